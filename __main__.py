@@ -1,0 +1,3 @@
+from trustwatch.server.cli.main import main
+
+raise SystemExit(main())

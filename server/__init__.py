@@ -1,0 +1,5 @@
+"""trustwatch.server: model specs, backends, and (later) the service, store and exporter."""
+
+from trustwatch.server.offline import enforce_offline
+
+enforce_offline()

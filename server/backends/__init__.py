@@ -1,0 +1,63 @@
+"""Model backends: one protocol (``base.Backend``), two implementations.
+
+``transformers`` (PyTorch, CPU or CUDA) is the embedded default; ``vllm`` is the GPU
+production path and is imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from trustwatch.server.backends.base import (
+    Backend,
+    GenerateRequest,
+    GenerateResult,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+)
+
+BACKENDS = ("transformers", "vllm")
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "GenerateRequest",
+    "GenerateResult",
+    "LoglikelihoodRequest",
+    "LoglikelihoodResult",
+    "available_backends",
+    "create_backend",
+]
+
+
+def available_backends() -> dict[str, dict[str, Any]]:
+    """Which backends can run on this machine, and on what, without importing them."""
+    info: dict[str, dict[str, Any]] = {}
+    import torch
+
+    cuda = torch.cuda.is_available()
+    info["transformers"] = {
+        "available": importlib.util.find_spec("transformers") is not None,
+        "devices": ["cpu"] + ([f"cuda:{i}" for i in range(torch.cuda.device_count())] if cuda else []),
+        "torch": torch.__version__,
+    }
+    has_vllm = importlib.util.find_spec("vllm") is not None
+    info["vllm"] = {
+        "available": has_vllm and cuda,
+        "reason": None if has_vllm and cuda else ("no CUDA device" if has_vllm else "vllm is not installed (extra: vllm)"),
+    }
+    return info
+
+
+def create_backend(kind: str, model: Any, **options: Any) -> Backend:
+    """Build the backend ``kind`` for a model spec (or a resolved model)."""
+    if kind == "transformers":
+        from trustwatch.server.backends.transformers_backend import TransformersBackend
+
+        return TransformersBackend(model, **options)
+    if kind == "vllm":
+        from trustwatch.server.backends.vllm_backend import VLLMBackend
+
+        return VLLMBackend(model, **options)
+    raise ValueError(f"unknown backend {kind!r} (known: {', '.join(BACKENDS)})")

@@ -1,0 +1,285 @@
+"""PyTorch/transformers backend: the embedded default, on CPU (and CUDA when present).
+
+Batching sorts requests by length so that a batch pads little. Both request kinds pad
+on the left and pass explicit ``position_ids`` (cumulative sum of the attention mask),
+so a padded row sees exactly the positions and keys it would see alone: results do not
+depend on the batch size or on the padding, to float tolerance. Scoring computes
+logits only for the last positions of a batch (``logits_to_keep``), where the
+continuations are, instead of over the whole vocabulary at every position.
+
+Generation runs its own decoding loop over the KV cache so that every request samples
+from its own seeded ``torch.Generator``: the same seed gives the same text whatever
+else shares the batch. Greedy decoding (temperature 0) is plain argmax, the same as
+``model.generate(do_sample=False)``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from trustwatch.server.backends.base import (
+    GenerateRequest,
+    GenerateResult,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+    cut_at_stop,
+)
+from trustwatch.server.backends.tokenization import pair_tokens, render_prompt
+from trustwatch.server.model_specs import ResolvedModel, resolve_model
+
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA device")
+    return torch.device(device)
+
+
+def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """``auto`` is float32 on CPU and bfloat16 on CUDA."""
+    if dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype {dtype!r} is not one of auto, {', '.join(_DTYPES)}")
+    return _DTYPES[dtype]
+
+
+@dataclass
+class _Encoded:
+    index: int
+    tokens: list[int]
+    """Model input: context and continuation less its last token (loglikelihood), or the prompt."""
+    targets: list[int]
+    """Continuation tokens to score (loglikelihood only)."""
+
+
+class TransformersBackend:
+    """Answers ``loglikelihood`` and ``generate`` requests with a transformers causal LM."""
+
+    name = "transformers"
+
+    def __init__(
+        self,
+        model: str | ResolvedModel,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 8,
+        max_length: int | None = None,
+        chat_template: bool | None = None,
+        threads: int | None = None,
+        progress: bool = False,
+    ) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if threads:
+            torch.set_num_threads(threads)
+        self.resolved = model if isinstance(model, ResolvedModel) else resolve_model(model, progress=progress)
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(dtype, self.device)
+        self.batch_size = batch_size
+        self.progress = progress
+        if not progress:
+            hf_logging.disable_progress_bar()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(self.resolved.path, local_files_only=True)
+            self.model = AutoModelForCausalLM.from_pretrained(
+                self.resolved.path, local_files_only=True, dtype=self.dtype
+            ).to(self.device)
+        finally:
+            hf_logging.enable_progress_bar()
+        self.model.eval()
+        config = self.model.config
+        limits = [
+            v
+            for v in (max_length, getattr(config, "max_position_embeddings", None), self.tokenizer.model_max_length)
+            if isinstance(v, int) and 0 < v < 10**9
+        ]
+        self.max_length = min(limits) if limits else 2048
+        self.chat_template = bool(self.tokenizer.chat_template) if chat_template is None else chat_template
+        if self.chat_template and not self.tokenizer.chat_template:
+            raise ValueError(f"chat_template=True, but the tokenizer of {self.resolved.spec!r} has none")
+        self.pad_id = self._first_id(self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, 0)
+        self.prefix_id = self._first_id(self.tokenizer.bos_token_id, self.tokenizer.eos_token_id, 0)
+        eos = self.model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        if self.tokenizer.eos_token_id is not None:
+            eos_ids.add(self.tokenizer.eos_token_id)
+        self.eos_ids = frozenset(eos_ids)
+        self._keeps_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+
+    @staticmethod
+    def _first_id(*candidates: int | None) -> int:
+        return next(c for c in candidates if c is not None)
+
+    @property
+    def parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def close(self) -> None:
+        del self.model
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    # -- shared pieces -------------------------------------------------------------------------
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False).input_ids)
+
+    def render_prompt(self, request: GenerateRequest) -> str:
+        """The prompt as the model sees it: wrapped in the chat template when asked."""
+        return render_prompt(self.tokenizer, request, self.chat_template, self.resolved.spec)
+
+    def _batches(self, items: list[_Encoded], what: str) -> Iterator[list[_Encoded]]:
+        from tqdm.auto import tqdm
+
+        ordered = sorted(items, key=lambda e: -len(e.tokens))
+        starts = range(0, len(ordered), self.batch_size)
+        for start in tqdm(starts, desc=what, unit="batch", disable=not self.progress or len(starts) < 2):
+            yield ordered[start : start + self.batch_size]
+
+    def _left_padded(self, rows: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+            mask[i, width - len(row) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        return ids.to(self.device), mask.to(self.device), positions.to(self.device)
+
+    def _forward(self, keep: int, **inputs: Any) -> Any:
+        if self._keeps_logits:
+            return self.model(**inputs, logits_to_keep=keep)
+        out = self.model(**inputs)
+        out.logits = out.logits[:, -keep:, :]
+        return out
+
+    # -- loglikelihood -------------------------------------------------------------------------
+
+    def _encode_pair(self, index: int, request: LoglikelihoodRequest) -> _Encoded:
+        tokens, n = pair_tokens(self.encode, request, self.prefix_id)
+        if n > self.max_length:
+            raise ValueError(
+                f"loglikelihood request {index}: continuation has {n} tokens, more than the model's {self.max_length}"
+            )
+        return _Encoded(index, tokens[-(self.max_length + 1) :][:-1], tokens[-n:])
+
+    @torch.inference_mode()
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+        encoded = [self._encode_pair(i, r) for i, r in enumerate(requests)]
+        results: list[LoglikelihoodResult | None] = [None] * len(encoded)
+        for batch in self._batches(encoded, "loglikelihood"):
+            ids, mask, positions = self._left_padded([e.tokens for e in batch])
+            keep = max(len(e.targets) for e in batch)
+            logits = self._forward(keep, input_ids=ids, attention_mask=mask, position_ids=positions).logits
+            logprobs = torch.log_softmax(logits.float(), dim=-1)
+            for row, item in enumerate(batch):
+                n = len(item.targets)
+                lp = logprobs[row, keep - n :, :]
+                target = torch.tensor(item.targets, device=lp.device)
+                picked = lp.gather(-1, target[:, None]).squeeze(-1)
+                greedy = bool((lp.argmax(-1) == target).all())
+                results[item.index] = LoglikelihoodResult(float(picked.sum()), n, greedy)
+        return [r for r in results if r is not None]
+
+    # -- generate ------------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[GenerateResult]:
+        encoded = []
+        for i, request in enumerate(requests):
+            prompt = self.encode(self.render_prompt(request)) or [self.prefix_id]
+            room = self.max_length - request.max_new_tokens
+            if room < 1:
+                raise ValueError(
+                    f"generate request {i}: max_new_tokens {request.max_new_tokens} leaves no room "
+                    f"for the prompt within the model's {self.max_length} tokens"
+                )
+            encoded.append(_Encoded(i, prompt[-room:], []))
+        results: list[GenerateResult | None] = [None] * len(encoded)
+        for batch in self._batches(encoded, "generate"):
+            answers = self._generate_batch([requests[e.index] for e in batch], batch)
+            for item, result in zip(batch, answers, strict=True):
+                results[item.index] = result
+        return [r for r in results if r is not None]
+
+    def _generate_batch(self, requests: list[GenerateRequest], batch: list[_Encoded]) -> list[GenerateResult]:
+        from transformers import DynamicCache
+
+        ids, mask, positions = self._left_padded([e.tokens for e in batch])
+        choosers = [_token_chooser(r) for r in requests]
+        new_tokens: list[list[int]] = [[] for _ in requests]
+        finished: list[GenerateResult | None] = [None] * len(requests)
+        cache = DynamicCache()
+        step_ids = ids
+        for _ in range(max(r.max_new_tokens for r in requests)):
+            out = self._forward(
+                1,
+                input_ids=step_ids,
+                attention_mask=mask,
+                position_ids=positions,
+                past_key_values=cache,
+                use_cache=True,
+            )
+            cache = out.past_key_values
+            logits = out.logits[:, -1, :].float()
+            chosen = []
+            for row, request in enumerate(requests):
+                if finished[row] is not None:
+                    chosen.append(self.pad_id)
+                    continue
+                token = choosers[row](logits[row])
+                chosen.append(token)
+                new_tokens[row].append(token)
+                finished[row] = self._finish(request, new_tokens[row])
+            if all(f is not None for f in finished):
+                break
+            step_ids = torch.tensor(chosen, device=self.device)[:, None]
+            mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=-1)
+            positions = positions[:, -1:] + 1
+        return [
+            f if f is not None else self._finish(r, t, force=True)
+            for f, r, t in zip(finished, requests, new_tokens, strict=True)
+        ]
+
+    def _finish(self, request: GenerateRequest, tokens: list[int], force: bool = False) -> GenerateResult | None:
+        """The result once the row is done (EOS, a stop string, or max_new_tokens), else None."""
+        if tokens and tokens[-1] in self.eos_ids:
+            return GenerateResult(self.tokenizer.decode(tokens[:-1], skip_special_tokens=True), len(tokens), "stop")
+        if request.stop:
+            text, stopped = cut_at_stop(self.tokenizer.decode(tokens, skip_special_tokens=True), request.stop)
+            if stopped:
+                return GenerateResult(text, len(tokens), "stop")
+        if force or len(tokens) >= request.max_new_tokens:
+            return GenerateResult(self.tokenizer.decode(tokens, skip_special_tokens=True), len(tokens), "length")
+        return None
+
+
+def _token_chooser(request: GenerateRequest) -> Callable[[torch.Tensor], int]:
+    """Greedy argmax at temperature 0; else nucleus sampling from the request's own seeded generator."""
+    if request.temperature == 0:
+        return lambda logits: int(logits.argmax())
+    generator = torch.Generator(device="cpu").manual_seed(request.seed)
+
+    def sample(logits: torch.Tensor) -> int:
+        probs = torch.softmax(logits.cpu() / request.temperature, dim=-1)
+        if request.top_p < 1.0:
+            sorted_probs, order = probs.sort(descending=True)
+            outside = sorted_probs.cumsum(-1) - sorted_probs > request.top_p
+            sorted_probs[outside] = 0.0
+            probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs)
+        return int(torch.multinomial(probs, 1, generator=generator))
+
+    return sample

@@ -1,0 +1,42 @@
+"""Options shared by the commands that load one model: spec, backend, device, dtype, batch size."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from trustwatch.server.cli.common import CliError, progress_enabled
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", default="embedded:smollm2-135m",
+        help="model spec: a local HF folder, a .gguf file, or embedded:NAME (default: %(default)s)",
+    )
+    parser.add_argument("--backend", default="transformers", choices=["transformers", "vllm"])
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (transformers backend)")
+    parser.add_argument("--dtype", default="auto", help="auto (float32 on CPU, bfloat16 on CUDA), float32, bfloat16")
+    parser.add_argument(
+        "--chat-template", choices=["auto", "on", "off"], default="auto",
+        help="wrap prompts in the tokenizer's chat template (auto: when the tokenizer has one)",
+    )
+
+
+def load_backend(args: argparse.Namespace, batch_size: int = 8) -> Any:
+    """The backend the arguments name; a bad spec or option becomes a CliError naming it."""
+    from tqdm.auto import tqdm
+
+    from trustwatch.server.backends import create_backend
+    from trustwatch.server.model_specs import ModelSpecError
+
+    chat = {"auto": None, "on": True, "off": False}[args.chat_template]
+    options: dict[str, Any] = {"chat_template": chat, "batch_size": batch_size, "progress": progress_enabled(args)}
+    if args.backend == "transformers":
+        options.update(device=args.device, dtype=args.dtype)
+    with tqdm(total=1, desc=f"loading {args.model}", unit="model", disable=not progress_enabled(args)) as bar:
+        try:
+            backend = create_backend(args.backend, args.model, **options)
+        except (ModelSpecError, ValueError, RuntimeError) as error:
+            raise CliError(str(error)) from error
+        bar.update(1)
+    return backend

@@ -1,0 +1,138 @@
+"""TransformersBackend on a tiny random Llama: batching, padding, seeds, greedy parity (fast)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from trustwatch.server.backends.base import GenerateRequest, LoglikelihoodRequest
+from trustwatch.server.backends.transformers_backend import TransformersBackend
+
+from .direct import direct_logprob
+
+PAIRS = [
+    ("The quick brown fox", " jumps over the lazy dog."),
+    ("", "Hello world"),
+    ("A model answers questions about people and places,", " not only the mean."),
+    ("Every group", " is measured."),
+    ("Compression keeps perplexity but", " can move safety."),
+]
+# Context ends in a space: the space must move onto the continuation's first token.
+SPACED = LoglikelihoodRequest("The quick brown ", "fox")
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir: Path) -> TransformersBackend:
+    return TransformersBackend(str(tiny_model_dir), batch_size=4)
+
+
+def test_loglikelihood_matches_direct_computation(tiny: TransformersBackend, tiny_model_dir: Path) -> None:
+    results = tiny.loglikelihood([LoglikelihoodRequest(c, x) for c, x in PAIRS])
+    for (context, continuation), result in zip(PAIRS, results, strict=True):
+        logprob, tokens, greedy = direct_logprob(tiny_model_dir, context, continuation)
+        assert result.tokens == tokens
+        assert result.logprob == pytest.approx(logprob, abs=1e-4)
+        assert result.is_greedy == greedy
+        assert result.logprob < 0
+
+
+def test_loglikelihood_does_not_depend_on_batch_size(tiny: TransformersBackend) -> None:
+    requests = [LoglikelihoodRequest(c, x) for c, x in PAIRS] * 7 + [SPACED]
+    answers = {}
+    for size in (1, 7, 32):
+        tiny.batch_size = size
+        answers[size] = tiny.loglikelihood(requests)
+    tiny.batch_size = 4
+    for size in (7, 32):
+        for a, b in zip(answers[1], answers[size], strict=True):
+            assert b.logprob == pytest.approx(a.logprob, abs=1e-4)
+            assert (b.tokens, b.is_greedy) == (a.tokens, a.is_greedy)
+
+
+def test_trailing_context_space_scores_like_a_leading_continuation_space(tiny: TransformersBackend) -> None:
+    [moved] = tiny.loglikelihood([SPACED])
+    [explicit] = tiny.loglikelihood([LoglikelihoodRequest("The quick brown", " fox")])
+    assert moved == explicit
+
+
+def test_greedy_continuation_is_flagged(tiny: TransformersBackend) -> None:
+    [greedy] = tiny.generate([GenerateRequest("Hello", max_new_tokens=4, chat=False)])
+    assert greedy.finish_reason == "length" or greedy.text
+    ids = tiny.encode("Hello")
+    generated = tiny.model.generate(torch.tensor([ids]), do_sample=False, max_new_tokens=4)[0, len(ids) :].tolist()
+    text = tiny.tokenizer.decode(generated)
+    [scored] = tiny.loglikelihood([LoglikelihoodRequest("Hello", text)])
+    if tiny.encode("Hello" + text)[len(ids) :] == generated:
+        assert scored.is_greedy
+
+
+def test_greedy_generation_equals_transformers_generate(tiny: TransformersBackend) -> None:
+    prompts = ["Hello", "The quick brown fox", "Every group is"]
+    ours = tiny.generate([GenerateRequest(p, max_new_tokens=12, chat=False) for p in prompts])
+    for prompt, result in zip(prompts, ours, strict=True):
+        ids = torch.tensor([tiny.encode(prompt)])
+        out = tiny.model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=12)
+        new = out[0, ids.shape[1] :].tolist()
+        if new and new[-1] == tiny.tokenizer.eos_token_id:
+            new = new[:-1]
+        assert result.text == tiny.tokenizer.decode(new, skip_special_tokens=True)
+
+
+def test_seeded_sampling_reproduces_whatever_shares_the_batch(tiny: TransformersBackend) -> None:
+    request = GenerateRequest("The quick", max_new_tokens=16, temperature=1.0, top_p=0.95, seed=11, chat=False)
+    [alone] = tiny.generate([request])
+    crowd = tiny.generate(
+        [GenerateRequest("Hi", max_new_tokens=5, temperature=1.0, seed=s, chat=False) for s in range(5)] + [request]
+    )
+    assert crowd[-1] == alone
+    [again] = tiny.generate([request])
+    assert again == alone
+    others = tiny.generate([GenerateRequest("The quick", 16, 1.0, 0.95, seed, chat=False) for seed in range(12, 20)])
+    assert any(o.text != alone.text for o in others), "different seeds should not all give the same text"
+
+
+def test_stop_strings_cut_the_text(tiny: TransformersBackend) -> None:
+    request = GenerateRequest("Hello", max_new_tokens=20, temperature=1.0, seed=3, chat=False)
+    [free] = tiny.generate([request])
+    assert len(free.text) > 2
+    stop = free.text[1:3]
+    [cut] = tiny.generate([GenerateRequest("Hello", 20, 1.0, 1.0, 3, (stop,), chat=False)])
+    assert cut.finish_reason == "stop"
+    assert stop not in cut.text
+    assert free.text.startswith(cut.text)
+    assert cut.tokens <= free.tokens
+
+
+def test_chat_template_wraps_prompts_only_when_asked(tiny_model_dir: Path) -> None:
+    backend = TransformersBackend(str(tiny_model_dir))
+    assert backend.chat_template is True  # the tiny tokenizer has one
+    assert backend.render_prompt(GenerateRequest("x")) == "<|user|>x<|end|><|assistant|>"
+    assert backend.render_prompt(GenerateRequest("x", chat=False)) == "x"
+    plain = TransformersBackend(str(tiny_model_dir), chat_template=False)
+    assert plain.render_prompt(GenerateRequest("x")) == "x"
+    assert plain.render_prompt(GenerateRequest("x", chat=True)).startswith("<|user|>")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_new_tokens": 0}, "max_new_tokens must be >= 1"),
+        ({"temperature": -1.0}, "temperature must be >= 0"),
+        ({"top_p": 0.0}, "top_p must be in (0, 1]"),
+    ],
+)
+def test_bad_generate_requests_are_refused(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        GenerateRequest("x", **kwargs)
+
+
+def test_empty_continuation_is_refused() -> None:
+    with pytest.raises(ValueError, match="continuation is empty"):
+        LoglikelihoodRequest("context", "")
+
+
+def test_prompt_too_long_for_new_tokens_is_refused(tiny: TransformersBackend) -> None:
+    with pytest.raises(ValueError, match="leaves no room"):
+        tiny.generate([GenerateRequest("x", max_new_tokens=tiny.max_length)])

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from trustwatch import __version__
 from trustwatch.server.cli.common import CliError, common_parser
 
-COMMANDS = ["models", "generate", "score"]
+COMMANDS = ["models", "generate", "score", "run", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,99 @@
+"""``trustwatch gate``: PASS / FAIL / INCONCLUSIVE per candidate from outcomes and a policy.
+
+Exit codes: 0 PASS (every candidate), 1 FAIL (some candidate), 2 INCONCLUSIVE (some candidate,
+none failing), 3 bad input (outcomes, policy or arguments; the message names the line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import types
+from typing import Any, NoReturn
+
+from trustwatch.server.cli.common import CliError, emit
+
+EXIT_BAD_INPUT = 3
+
+
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """--outcomes FILE | --run DIR (exactly one), and --baseline."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--outcomes", metavar="FILE", help="an outcomes.jsonl file")
+    source.add_argument("--run", metavar="DIR", help="a run directory holding outcomes.jsonl")
+    parser.add_argument("--baseline", metavar="NAME", help="the baseline variant (default: the policy's)")
+    parser.add_argument(
+        "--candidate",
+        metavar="NAME",
+        action="append",
+        help="a candidate variant (repeatable; default: every other variant)",
+    )
+
+
+def exit_3_on_usage_errors(parser: argparse.ArgumentParser) -> None:
+    """Argument errors exit 3 (bad input), since exit 2 means INCONCLUSIVE for these commands."""
+
+    def error(self: argparse.ArgumentParser, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+    parser.error = types.MethodType(error, parser)  # type: ignore[method-assign]
+
+
+def load_table(args: argparse.Namespace) -> Any:
+    from trustwatch.monitors.outcomes import OutcomeError, load_outcomes, load_run
+
+    try:
+        return load_run(args.run) if args.run else load_outcomes(args.outcomes)
+    except OutcomeError as error:
+        raise CliError(str(error), EXIT_BAD_INPUT) from None
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "gate",
+        parents=[common],
+        help="gate candidates against the baseline: PASS / FAIL / INCONCLUSIVE",
+        description="Gate every candidate variant against the baseline from paired outcomes and a policy. "
+        "Exit 0 PASS, 1 FAIL, 2 INCONCLUSIVE, 3 bad input.",
+    )
+    add_source_arguments(parser)
+    parser.add_argument(
+        "--policy", metavar="FILE", help="gate policy YAML (default: the packaged default policy)"
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("fixed", "sequential"),
+        help="fixed: one look (bootstrap); sequential: confidence sequences, safe to re-run "
+        "as items accumulate (default: the policy's)",
+    )
+    parser.add_argument(
+        "--all-rows", action="store_true", help="print every counted row, not only the reasons"
+    )
+    exit_3_on_usage_errors(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from trustwatch.monitors.gate import evaluate_gate, exit_code
+    from trustwatch.monitors.outcomes import OutcomeError
+    from trustwatch.monitors.policy import PolicyError, load_policy
+    from trustwatch.monitors.report import format_verdicts
+
+    try:
+        policy = load_policy(args.policy)
+    except PolicyError as error:
+        raise CliError(str(error), EXIT_BAD_INPUT) from None
+    table = load_table(args)
+    try:
+        verdicts = evaluate_gate(table, policy, args.mode, baseline=args.baseline, candidates=args.candidate)
+    except OutcomeError as error:
+        raise CliError(str(error), EXIT_BAD_INPUT) from None
+    payload = {
+        "outcomes": table.source,
+        "policy": policy.source,
+        "exit_code": exit_code(verdicts),
+        "verdicts": [v.to_dict() for v in verdicts],
+    }
+    emit(args, payload, format_verdicts(verdicts, all_rows=args.all_rows))
+    return exit_code(verdicts)

@@ -1,0 +1,122 @@
+"""``trustwatch serve``: host the variants, replay continuously, serve gRPC and /metrics."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from trustwatch.server.cli.common import CliError, progress_enabled
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        parents=[common],
+        help="host the variants side by side, replay probes continuously, export gRPC and Prometheus",
+        description="With no --config: the embedded model beside its compressed variants, on localhost.",
+    )
+    parser.add_argument("--config", type=Path, help="config (YAML): as for `run`, plus store/replay/limits/auth/tls")
+    parser.add_argument("--grpc-address", help="HOST:PORT for gRPC (default 127.0.0.1:50051)")
+    parser.add_argument("--metrics-address", help="HOST:PORT for /metrics and /gate (default 127.0.0.1:9464)")
+    parser.add_argument("--store", type=Path, help="results store (SQLite) path; overrides the config's store.path")
+    parser.add_argument("--report-dir", type=Path,
+                        help="where the report of the first complete replay round goes (default: beside the store)")
+    parser.add_argument("--exit-after-first-round", action="store_true",
+                        help="stop once the first round is replayed and reported (for CI and scripts)")
+    parser.set_defaults(handler=run)
+
+
+def _split(address: str, what: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise CliError(f"{what} {address!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def run(args: argparse.Namespace) -> int:
+    from trustwatch.monitors.policy import PolicyError
+    from trustwatch.probes.errors import DataError
+    from trustwatch.server.config import ConfigError
+    from trustwatch.server.exporter import Exporter
+    from trustwatch.server.grpc_service import build_server, set_serving
+    from trustwatch.server.http_endpoints import serve_http
+    from trustwatch.server.run_job import write_report
+    from trustwatch.server.service import ServiceCore
+    from trustwatch.server.service_config import load_serve_config
+    from trustwatch.server.store import StoreError
+
+    def say(message: str) -> None:
+        print(message, flush=True)
+
+    try:
+        config = load_serve_config(args.config, args.grpc_address, args.metrics_address, args.store)
+        metrics_host, metrics_port = _split(config.metrics_address, "--metrics-address")
+        _split(config.grpc_address, "--grpc-address")
+        core = ServiceCore(config, Exporter(), progress=progress_enabled(args))
+    except (ConfigError, PolicyError, DataError, StoreError, ValueError) as error:
+        raise CliError(str(error)) from error
+    try:
+        server, health, port = build_server(core, config.grpc_address)
+        http = serve_http(core, metrics_host, metrics_port)
+    except OSError as error:
+        core.shutdown()
+        raise CliError(f"cannot listen: {error}") from error
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.start()
+    grpc_host = config.grpc_address.rpartition(":")[0]
+    metrics_url = f"http://{metrics_host}:{http.server_address[1]}/metrics"
+    say(f"trustwatch serving gRPC on {grpc_host}:{port}, metrics on {metrics_url}")
+    say(f"store: {config.store_path}; {len(core.items)} probe items; loading {len(core.registry.variants)} variants")
+    core.start()
+
+    report_dir = args.report_dir or config.store_path.parent / "trustwatch-report"
+    reported = announced = False
+    started = time.perf_counter()
+    while not stop.is_set():
+        if core.loaded.is_set() and not announced:
+            announced = True
+            baseline = core.registry[core.baseline]
+            # SERVING once the variants are loaded; a failed baseline leaves the service NOT_SERVING.
+            set_serving(health, baseline.state == "ready")
+            for variant in core.variants():
+                say(f"  variant {variant.name}: {variant.state}" + (f" ({variant.reason})" if variant.reason else ""))
+            if baseline.state != "ready":
+                print(f"baseline {core.baseline!r} failed to load: {baseline.reason}", file=sys.stderr)
+        if not reported and core.loaded.is_set() and core.replay.cycles and not core.next_slice():
+            analysis, _, html = write_report(
+                report_dir, core.store, config.run, core.registry, core.scorer, core.policy, core.items,
+                {f"{v}/{s}": n for (v, s), n in core.store.error_counts().items()},
+                time.perf_counter() - started, analysis=core.analysis,
+            )
+            reported = True
+            say(f"first replay round done: {len(core.items)} items per variant in {time.perf_counter() - started:.0f} s")
+            for verdict in analysis.verdicts:
+                flag = "  (degenerate)" if verdict.degenerate else ""
+                say(f"  gate {verdict.candidate:<20} {verdict.verdict}{flag}")
+            for note in analysis.notes:
+                say(f"  note: {note}")
+            say(f"report: {html or report_dir / 'report.json'}")
+            say(f"gRPC: {grpc_host}:{port}   metrics: {metrics_url}   gate: {metrics_url[:-len('/metrics')]}/gate")
+            if args.exit_after_first_round:
+                break
+            say("serving until Ctrl-C")
+        stop.wait(0.5)
+    say("shutting down: draining requests, committing the store")
+    set_serving(health, False)
+    server.stop(grace=10).wait()
+    http.shutdown()
+    core.shutdown()
+    return 0
+

@@ -1,0 +1,230 @@
+"""The run / serve configuration (YAML): variants, probe sets, generation, scorer, store, replay.
+
+```yaml
+baseline: original
+variants:
+  - name: original
+    model: embedded:smollm2-135m        # a model spec
+  - name: rtn4
+    from: original                      # built from another variant, once, then cached
+    compress: {method: rtn, bits: 4, group_size: 64}
+backend: {kind: transformers, batch_size: 8, device: auto}   # defaults for every variant
+probes:
+  - builtin: all                        # the built-in packs (or one probe name)
+  - data: ../shared/probesets           # a dataset directory and the loader that reads it
+    loader: crows_pairs
+    limit: 200
+    seed: 0
+  - file: my_items.jsonl                # items in trustwatch's JSONL schema
+generation: {k: 4, max_new_tokens: 32, temperature: 1.0, top_p: 0.9, seed: 0}
+scorer: {name: profanity}
+policy: null                            # a gate policy file; null: the default policy
+```
+``trustwatch serve`` reads the same file plus ``store``, ``replay``, ``limits``, ``auth`` and
+``tls`` (see ``server/service_config.py``). Errors name the file and the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from trustwatch.server.model_specs import DEFAULT_MODEL_SPEC
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class VariantConfig:
+    name: str
+    model: str | None = None
+    from_variant: str | None = None
+    compress: dict[str, Any] | None = None
+    backend: str = "transformers"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        if self.model is not None:
+            return self.model
+        params = ", ".join(f"{k}={v}" for k, v in (self.compress or {}).items())
+        return f"{self.from_variant} + {params}"
+
+
+@dataclass(frozen=True)
+class ProbeSource:
+    builtin: str | None = None
+    data: Path | None = None
+    loader: str | None = None
+    file: Path | None = None
+    limit: int | None = None
+    seed: int = 0
+
+    def describe(self) -> str:
+        if self.builtin is not None:
+            what = f"builtin:{self.builtin}"
+        elif self.file is not None:
+            what = f"file:{self.file}"
+        else:
+            what = f"{self.loader}@{self.data}"
+        return what + (f" (limit {self.limit}, seed {self.seed})" if self.limit is not None else "")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    baseline: str
+    variants: tuple[VariantConfig, ...]
+    probes: tuple[ProbeSource, ...]
+    generation: dict[str, Any] = field(default_factory=dict)
+    scorer: dict[str, Any] = field(default_factory=lambda: {"name": "profanity"})
+    policy: Path | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+    """The configuration as read (for reports), with defaults filled in."""
+    source: str = "<default>"
+
+    def variant(self, name: str) -> VariantConfig:
+        for variant in self.variants:
+            if variant.name == name:
+                return variant
+        raise KeyError(name)
+
+    @property
+    def candidates(self) -> list[str]:
+        return [v.name for v in self.variants if v.name != self.baseline]
+
+
+def default_raw_config() -> dict[str, Any]:
+    """The embedded default: the embedded model beside its own compressed variants, built-in probes."""
+    from trustwatch.compress.variants import default_variants
+
+    compressed = [{"name": name, **spec} for name, spec in default_variants("original").items()]
+    return {
+        "baseline": "original",
+        "variants": [{"name": "original", "model": DEFAULT_MODEL_SPEC}, *compressed],
+        "probes": [{"builtin": "all"}],
+        "generation": {"k": 3, "max_new_tokens": 24},
+        "scorer": {"name": "profanity"},
+    }
+
+
+_TOP_KEYS = {
+    "baseline", "variants", "probes", "generation", "scorer", "policy", "backend",
+    # serve-only sections, read by service_config
+    "store", "replay", "limits", "auth", "tls", "service",
+}
+_VARIANT_KEYS = {"name", "model", "from", "compress", "backend", "options"}
+_PROBE_KEYS = {"builtin", "data", "loader", "file", "limit", "seed"}
+
+
+def load_config(path: str | Path | None) -> RunConfig:
+    """Read a config file (None: the embedded default) and check it; errors name file and key."""
+    if path is None:
+        return parse_config(default_raw_config(), "<embedded default>", Path.cwd())
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    return parse_config(raw, str(path), path.resolve().parent)
+
+
+def parse_config(raw: Any, source: str, base: Path) -> RunConfig:
+    def fail(message: str) -> ConfigError:
+        return ConfigError(f"{source}: {message}")
+
+    if not isinstance(raw, dict):
+        raise fail("the config must be a mapping with 'baseline', 'variants' and 'probes'")
+    unknown = sorted(set(raw) - _TOP_KEYS)
+    if unknown:
+        raise fail(f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(_TOP_KEYS))})")
+    backend_defaults = raw.get("backend") or {}
+    if not isinstance(backend_defaults, dict):
+        raise fail("'backend' must be a mapping such as {kind: transformers, batch_size: 8}")
+    default_kind = backend_defaults.get("kind", "transformers")
+    default_options = {k: v for k, v in backend_defaults.items() if k != "kind"}
+
+    variants_raw = raw.get("variants")
+    if not isinstance(variants_raw, list) or not variants_raw:
+        raise fail("'variants' must be a non-empty list")
+    variants: list[VariantConfig] = []
+    for index, entry in enumerate(variants_raw):
+        where = f"variants[{index}]"
+        if not isinstance(entry, dict):
+            raise fail(f"{where} must be a mapping with 'name' and 'model' (or 'from' and 'compress')")
+        unknown = sorted(set(entry) - _VARIANT_KEYS)
+        if unknown:
+            raise fail(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(_VARIANT_KEYS))})")
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise fail(f"{where}: 'name' must be a non-empty string")
+        if any(v.name == name for v in variants):
+            raise fail(f"{where}: variant name {name!r} is used twice")
+        model, from_variant, compress = entry.get("model"), entry.get("from"), entry.get("compress")
+        if (model is None) == (from_variant is None):
+            raise fail(f"{where} ({name}): give either 'model' (a model spec) or 'from' + 'compress'")
+        if from_variant is not None:
+            if not any(v.name == from_variant for v in variants):
+                raise fail(f"{where} ({name}): 'from: {from_variant}' names no variant declared before it")
+            if not isinstance(compress, dict) or "method" not in compress:
+                raise fail(f"{where} ({name}): 'compress' must be a mapping with a 'method'")
+        elif compress is not None:
+            raise fail(f"{where} ({name}): 'compress' needs 'from' (the variant to compress)")
+        if isinstance(model, str) and not model.startswith("embedded:") and not Path(model).is_absolute():
+            candidate = base / model
+            model = str(candidate) if candidate.exists() else model
+        options = {**default_options, **(entry.get("options") or {})}
+        variants.append(
+            VariantConfig(name, model, from_variant, compress, entry.get("backend", default_kind), options)
+        )
+
+    baseline = raw.get("baseline", variants[0].name)
+    if not any(v.name == baseline for v in variants):
+        raise fail(f"'baseline: {baseline}' is not one of the variants ({', '.join(v.name for v in variants)})")
+
+    probes_raw = raw.get("probes", [{"builtin": "all"}])
+    if not isinstance(probes_raw, list) or not probes_raw:
+        raise fail("'probes' must be a non-empty list")
+    probes = []
+    for index, entry in enumerate(probes_raw):
+        where = f"probes[{index}]"
+        if not isinstance(entry, dict):
+            raise fail(f"{where} must be a mapping: {{builtin: all}}, {{data: DIR, loader: NAME}} or {{file: F}}")
+        unknown = sorted(set(entry) - _PROBE_KEYS)
+        if unknown:
+            raise fail(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(_PROBE_KEYS))})")
+        kinds = [k for k in ("builtin", "data", "file") if k in entry]
+        if len(kinds) != 1:
+            raise fail(f"{where}: give exactly one of 'builtin', 'data' (with 'loader') or 'file'")
+        limit = entry.get("limit")
+        if limit is not None and (not isinstance(limit, int) or limit < 1):
+            raise fail(f"{where}: 'limit' must be a positive integer, got {limit!r}")
+        seed = entry.get("seed", 0)
+        if not isinstance(seed, int):
+            raise fail(f"{where}: 'seed' must be an integer, got {seed!r}")
+        data = _resolve(base, entry.get("data"))
+        file = _resolve(base, entry.get("file"))
+        if "data" in entry and not entry.get("loader"):
+            raise fail(f"{where}: 'data' needs a 'loader' (see: trustwatch probes list)")
+        probes.append(ProbeSource(entry.get("builtin"), data, entry.get("loader"), file, limit, seed))
+
+    generation = raw.get("generation") or {}
+    scorer = raw.get("scorer") or {"name": "profanity"}
+    if not isinstance(generation, dict):
+        raise fail("'generation' must be a mapping such as {k: 4, max_new_tokens: 32}")
+    if not isinstance(scorer, dict) or "name" not in scorer:
+        raise fail("'scorer' must be a mapping with a 'name' (profanity, detoxify, hf-classifier)")
+    policy = _resolve(base, raw.get("policy"))
+    return RunConfig(baseline, tuple(variants), tuple(probes), generation, scorer, policy, raw, source)
+
+
+def _resolve(base: Path, value: Any) -> Path | None:
+    if value is None:
+        return None
+    path = Path(str(value)).expanduser()
+    return path if path.is_absolute() else base / path

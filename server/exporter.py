@@ -1,0 +1,155 @@
+"""Prometheus export: the one module that maps trustwatch's state to metric families.
+
+Names are a contract (dashboards, alerts and Argo Rollouts read them):
+
+- ``trustwatch_probe_metric{variant,probe,metric,group}``: current estimate (group ``all`` = overall);
+- ``trustwatch_divergence{baseline,candidate,probe,metric,group}``: degradation, positive = worse,
+  with ``trustwatch_divergence_lower`` / ``trustwatch_divergence_upper`` for its bounds;
+- ``trustwatch_gate_verdict{candidate,verdict}``: 1 for the current verdict, 0 for the others;
+- ``trustwatch_gate_tolerance{candidate,probe,metric}``: the policy's tolerance for a gated pair;
+- ``trustwatch_variant_ready{variant}``: 1 when the variant is loaded;
+- ``trustwatch_probe_items_total{variant,probe}``, ``trustwatch_replay_cycles_total``,
+  ``trustwatch_replay_cycle_seconds``, ``trustwatch_backend_request_seconds{variant,kind}``,
+  ``trustwatch_errors_total{variant,stage}``.
+
+Label values come only from the config (variant names), the policy and the probe sets'
+bounded group lists, never from request text. The gauges are read from the latest
+analysis snapshot at scrape time (a custom collector), so a scrape never sees a half-updated set.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from trustwatch.server.analysis import Analysis
+
+VERDICTS = ("PASS", "FAIL", "INCONCLUSIVE")
+
+
+@dataclass
+class Snapshot:
+    baseline: str = ""
+    analysis: Analysis = field(default_factory=Analysis)
+    variants_ready: dict[str, bool] = field(default_factory=dict)
+    candidates: list[str] = field(default_factory=list)
+    tolerances: list[tuple[str, str, str, float]] = field(default_factory=list)
+    """(candidate, probe, metric, tolerance) for every gated pair."""
+
+
+class _SnapshotCollector(Collector):
+    def __init__(self, exporter: Exporter) -> None:
+        self.exporter = exporter
+
+    def collect(self) -> Iterable[Metric]:
+        return self.exporter.snapshot_metrics()
+
+
+class Exporter:
+    """Holds the metric families; the replay engine and the service core feed it."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self._lock = threading.Lock()
+        self._snapshot = Snapshot()
+        self.items = Counter(
+            "trustwatch_probe_items", "Probe items answered, per variant and probe.", ["variant", "probe"],
+            registry=self.registry,
+        )
+        self.cycles = Counter("trustwatch_replay_cycles", "Replay cycles completed.", registry=self.registry)
+        self.cycle_seconds = Histogram(
+            "trustwatch_replay_cycle_seconds", "Wall time of one replay cycle (all variants, one slice).",
+            buckets=(0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000), registry=self.registry,
+        )
+        self.request_seconds = Histogram(
+            "trustwatch_backend_request_seconds", "Wall time of one backend batch call.", ["variant", "kind"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 60), registry=self.registry,
+        )
+        self.errors = Counter(
+            "trustwatch_errors", "Errors counted, per variant and stage (backend, scorer, probe, "
+            "scorer_error, unparsed, live).", ["variant", "stage"], registry=self.registry,
+        )
+        self.registry.register(_SnapshotCollector(self))
+
+    # -- the ReplayObserver protocol -------------------------------------------------------
+
+    def backend_request(self, variant: str, kind: str, seconds: float) -> None:
+        self.request_seconds.labels(variant, kind).observe(seconds)
+
+    def items_done(self, variant: str, probe: str, count: int) -> None:
+        self.items.labels(variant, probe).inc(count)
+
+    def error(self, variant: str, stage: str) -> None:
+        self.errors.labels(variant, stage).inc()
+
+    def cycle(self, seconds: float) -> None:
+        self.cycles.inc()
+        self.cycle_seconds.observe(seconds)
+
+    # -- snapshot gauges -------------------------------------------------------------------
+
+    def publish(self, snapshot: Snapshot) -> None:
+        with self._lock:
+            self._snapshot = snapshot
+
+    def snapshot_metrics(self) -> Iterator[Metric]:
+        with self._lock:
+            snap = self._snapshot
+        probe_metric = GaugeMetricFamily(
+            "trustwatch_probe_metric", "Current estimate of a probe metric, per variant and group.",
+            labels=["variant", "probe", "metric", "group"],
+        )
+        for row in snap.analysis.metrics:
+            if row["value"] is not None and math.isfinite(row["value"]):
+                probe_metric.add_metric([row["variant"], row["probe"], row["metric"], row["group"]], row["value"])
+        yield probe_metric
+        labels = ["baseline", "candidate", "probe", "metric", "group"]
+        value = GaugeMetricFamily(
+            "trustwatch_divergence", "Degradation of the candidate against the baseline; positive is worse.",
+            labels=labels,
+        )
+        lower = GaugeMetricFamily("trustwatch_divergence_lower", "Lower confidence bound of the degradation.",
+                                  labels=labels)
+        upper = GaugeMetricFamily("trustwatch_divergence_upper", "Upper confidence bound of the degradation.",
+                                  labels=labels)
+        for row in snap.analysis.divergence:
+            key = [row.baseline, row.candidate, row.probe, row.metric, row.group]
+            for family, number in ((value, row.degradation), (lower, row.lower), (upper, row.upper)):
+                if number is not None and math.isfinite(number):
+                    family.add_metric(key, number)
+        yield from (value, lower, upper)
+        verdict = GaugeMetricFamily("trustwatch_gate_verdict", "1 for the candidate's current gate verdict.",
+                                    labels=["candidate", "verdict"])
+        for candidate in snap.candidates:
+            current = snap.analysis.verdict_of(candidate)
+            for name in VERDICTS:
+                verdict.add_metric([candidate, name], 1.0 if current is not None and current.verdict == name else 0.0)
+        yield verdict
+        tolerance = GaugeMetricFamily("trustwatch_gate_tolerance", "The policy's tolerance for a gated metric.",
+                                      labels=["candidate", "probe", "metric"])
+        for candidate, probe, metric, number in snap.tolerances:
+            tolerance.add_metric([candidate, probe, metric], number)
+        yield tolerance
+        ready = GaugeMetricFamily("trustwatch_variant_ready", "1 when the variant is loaded and serving.",
+                                  labels=["variant"])
+        for name, is_ready in snap.variants_ready.items():
+            ready.add_metric([name], 1.0 if is_ready else 0.0)
+        yield ready
+
+
+def tolerances(policy: Any, candidates: Iterable[str], analysis: Analysis) -> list[tuple[str, str, str, float]]:
+    """(candidate, probe, metric, tolerance) for each policy rule whose pair has divergence rows."""
+    present = {(row.candidate, row.probe, row.metric) for row in analysis.divergence}
+    out = []
+    for candidate in candidates:
+        for rule in policy.rules:
+            if (candidate, rule.probe, rule.metric) in present:
+                out.append((candidate, rule.probe, rule.metric, float(rule.tolerance)))
+    return out

@@ -1,0 +1,286 @@
+"""gRPC entry point: thin handlers that translate messages to ``ServiceCore`` calls.
+
+Besides ``trustwatch.v1.TrustWatch``: the standard ``grpc.health.v1`` health service
+(NOT_SERVING until every variant has been loaded or has failed; the baseline must be
+ready; the name ``liveness`` is SERVING from start-up), server reflection, an optional bearer token on everything but health, optional
+TLS, and limits on prompt length, new tokens, batch size and message size, each refused
+with INVALID_ARGUMENT and a message. Unknown variants are NOT_FOUND.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from trustwatch.monitors.divergence import DivergenceRow
+from trustwatch.monitors.gate import Verdict
+from trustwatch.protos.trustwatch.v1 import trustwatch_pb2 as pb
+from trustwatch.protos.trustwatch.v1 import trustwatch_pb2_grpc as pb_grpc
+from trustwatch.server.backends.base import GenerateRequest, LoglikelihoodRequest
+from trustwatch.server.service import ServiceCore, UnknownVariantError, VariantNotReadyError
+from trustwatch.server.service_config import Limits
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TrustWatch"].full_name
+LIVENESS = "liveness"
+"""A health service name that is SERVING from start-up: Kubernetes liveness probes ask for it, so a
+long model load is not mistaken for a dead process; readiness probes ask for ""."""
+_STATES = {"loading": pb.Variant.LOADING, "ready": pb.Variant.READY, "failed": pb.Variant.FAILED}
+_DECISIONS = {"PASS": pb.GateVerdict.PASS, "FAIL": pb.GateVerdict.FAIL, "INCONCLUSIVE": pb.GateVerdict.INCONCLUSIVE}
+
+
+def _finite(value: float | None) -> float:
+    return float(value) if value is not None and math.isfinite(value) else math.nan
+
+
+def divergence_message(row: DivergenceRow) -> pb.DivergenceRow:
+    return pb.DivergenceRow(
+        baseline=row.baseline, candidate=row.candidate, probe=row.probe, metric=row.metric, group=row.group,
+        baseline_value=_finite(row.baseline_value), candidate_value=_finite(row.candidate_value),
+        degradation=_finite(row.degradation), lower=_finite(row.lower), upper=_finite(row.upper),
+        n_items=row.n_items, confidence=row.confidence, method=row.method, worse=row.worse,
+    )
+
+
+def verdict_message(verdict: Verdict, revision: int, evaluated_at: float = 0.0) -> pb.GateVerdict:
+    return pb.GateVerdict(
+        candidate=verdict.candidate,
+        baseline=verdict.baseline,
+        verdict=_DECISIONS[verdict.verdict],
+        degenerate=verdict.degenerate,
+        reasons=[
+            pb.GateReason(
+                rule=r.rule, group=r.group, status=r.status, reason=r.reason, tolerance=r.tolerance,
+                divergence=divergence_message(r.divergence) if r.divergence is not None else None,
+            )
+            for r in verdict.reasons
+        ],
+        items_needed=verdict.items_needed or 0,
+        mode=verdict.mode,
+        revision=revision,
+        evaluated_at=evaluated_at,
+    )
+
+
+class TrustWatchServicer(pb_grpc.TrustWatchServicer):
+    def __init__(self, core: ServiceCore, limits: Limits) -> None:
+        self.core = core
+        self.limits = limits
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _call(self, context: grpc.ServicerContext, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except UnknownVariantError as error:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(error))
+        except VariantNotReadyError as error:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
+        except ValueError as error:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+
+    def _check_text(self, context: grpc.ServicerContext, what: str, text: str) -> None:
+        if len(text) > self.limits.max_prompt_chars:
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"{what} has {len(text)} characters, more than the limit of {self.limits.max_prompt_chars}",
+            )
+
+    def _check_batch(self, context: grpc.ServicerContext, n: int) -> None:
+        if n == 0:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the batch is empty")
+        if n > self.limits.max_batch:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"batch of {n} requests is larger than the limit of {self.limits.max_batch}")
+
+    def _generate_requests(self, context: grpc.ServicerContext, variant: str, prompts: list[str],
+                           settings: pb.GenerationSettings) -> list[GenerateRequest]:
+        self._call(context, lambda: self.core.ready_variant(variant))
+        max_new = settings.max_new_tokens or min(64, self.limits.max_new_tokens)
+        if max_new > self.limits.max_new_tokens:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"max_new_tokens {max_new} is over the limit of {self.limits.max_new_tokens}")
+        for prompt in prompts:
+            self._check_text(context, "prompt", prompt)
+        chat = settings.chat if settings.HasField("chat") else None
+        return self._call(context, lambda: [
+            GenerateRequest(p, max_new, settings.temperature, settings.top_p or 1.0, settings.seed,
+                            tuple(settings.stop), chat)
+            for p in prompts
+        ])
+
+    def _score_requests(
+        self, context: grpc.ServicerContext, variant: str, pairs: list[tuple[str, str]]
+    ) -> list[LoglikelihoodRequest]:
+        self._call(context, lambda: self.core.ready_variant(variant))
+        for ctx, cont in pairs:
+            self._check_text(context, "context + continuation", ctx + cont)
+        return self._call(context, lambda: [LoglikelihoodRequest(c, x) for c, x in pairs])
+
+    # -- RPCs --------------------------------------------------------------------------------
+
+    def ListVariants(self, request: pb.ListVariantsRequest, context: grpc.ServicerContext) -> pb.ListVariantsResponse:
+        out = []
+        for variant in self.core.variants():
+            manifest = variant.describe()["compression"]
+            compression = None
+            if manifest:
+                compression = pb.CompressionSummary(
+                    method=str(manifest.get("method", "")),
+                    bits=int(manifest.get("bits") or 0),
+                    group_size=int(manifest.get("group_size") or 0),
+                    sparsity=float(manifest.get("sparsity") or 0.0),
+                    parameters_json=json.dumps(manifest.get("parameters", {}), sort_keys=True),
+                    source=str(manifest.get("source", "")),
+                )
+            out.append(pb.Variant(
+                name=variant.name, model=variant.config.describe(), backend=variant.config.backend,
+                state=_STATES[variant.state], reason=variant.reason, compression=compression,
+                baseline=variant.name == self.core.baseline,
+            ))
+        return pb.ListVariantsResponse(variants=out, baseline=self.core.baseline)
+
+    def Generate(self, request: pb.GenerateRequest, context: grpc.ServicerContext) -> pb.GenerateResponse:
+        [req] = self._generate_requests(context, request.variant, [request.prompt], request.settings)
+        [result] = self._call(context, lambda: self.core.generate(request.variant, [req]))
+        return pb.GenerateResponse(variant=request.variant, text=result.text, tokens=result.tokens,
+                                   finish_reason=result.finish_reason)
+
+    def GenerateBatch(self, request: pb.GenerateBatchRequest, context: grpc.ServicerContext) -> pb.GenerateBatchResponse:
+        self._check_batch(context, len(request.prompts))
+        reqs = self._generate_requests(context, request.variant, list(request.prompts), request.settings)
+        results = self._call(context, lambda: self.core.generate(request.variant, reqs))
+        return pb.GenerateBatchResponse(results=[
+            pb.GenerateResponse(variant=request.variant, text=r.text, tokens=r.tokens, finish_reason=r.finish_reason)
+            for r in results
+        ])
+
+    def Score(self, request: pb.ScoreRequest, context: grpc.ServicerContext) -> pb.ScoreResponse:
+        [req] = self._score_requests(context, request.variant, [(request.context, request.continuation)])
+        [result] = self._call(context, lambda: self.core.score(request.variant, [req]))
+        return pb.ScoreResponse(variant=request.variant, logprob=result.logprob, tokens=result.tokens,
+                                is_greedy=result.is_greedy)
+
+    def ScoreBatch(self, request: pb.ScoreBatchRequest, context: grpc.ServicerContext) -> pb.ScoreBatchResponse:
+        self._check_batch(context, len(request.pairs))
+        reqs = self._score_requests(context, request.variant, [(p.context, p.continuation) for p in request.pairs])
+        results = self._call(context, lambda: self.core.score(request.variant, reqs))
+        return pb.ScoreBatchResponse(results=[
+            pb.ScoreResponse(variant=request.variant, logprob=r.logprob, tokens=r.tokens, is_greedy=r.is_greedy)
+            for r in results
+        ])
+
+    def _status(self) -> pb.ReplayStatus:
+        state = self.core.replay
+        return pb.ReplayStatus(
+            running=state.running, round=state.round, cycles=state.cycles,
+            progress=[pb.ProbeProgress(**p) for p in self.core.replay_progress()],
+            last_cycle_seconds=state.last_cycle_seconds, last_error=state.last_error,
+            outcomes_stored=self.core.store.count_outcomes(),
+        )
+
+    def StartReplay(self, request: pb.StartReplayRequest, context: grpc.ServicerContext) -> pb.ReplayStatus:
+        self.core.start_replay(new_round=request.new_round)
+        return self._status()
+
+    def GetReplayStatus(self, request: pb.GetReplayStatusRequest, context: grpc.ServicerContext) -> pb.ReplayStatus:
+        return self._status()
+
+    def GetDivergence(self, request: pb.GetDivergenceRequest, context: grpc.ServicerContext) -> pb.GetDivergenceResponse:
+        self._call(context, lambda: self.core.check_candidate(request.candidate))
+        rows = [
+            divergence_message(row)
+            for row in self.core.analysis.divergence
+            if row.candidate == request.candidate
+            and (not request.probe or row.probe == request.probe)
+            and (not request.group or row.group == request.group)
+        ]
+        return pb.GetDivergenceResponse(rows=rows)
+
+    def GetGate(self, request: pb.GetGateRequest, context: grpc.ServicerContext) -> pb.GateVerdict:
+        verdict, revision = self._call(context, lambda: self.core.gate(request.candidate))
+        if verdict is None:
+            return pb.GateVerdict(candidate=request.candidate, baseline=self.core.baseline,
+                                  verdict=pb.GateVerdict.INCONCLUSIVE, revision=revision,
+                                  reasons=[pb.GateReason(status="no_data", reason="no paired outcomes yet")])
+        return verdict_message(verdict, revision)
+
+    def WatchGate(self, request: pb.WatchGateRequest, context: grpc.ServicerContext) -> Iterator[pb.GateVerdict]:
+        candidates = [request.candidate] if request.candidate else list(self.core.candidates)
+        stream = self._call(context, lambda: self.core.watch_gate(candidates, context.is_active))
+        try:
+            for verdict, revision in stream:
+                yield verdict_message(verdict, revision)
+        except UnknownVariantError as error:
+            context.abort(grpc.StatusCode.NOT_FOUND, str(error))
+
+
+class _TokenInterceptor(grpc.ServerInterceptor):
+    """Bearer-token check on every method except the health service."""
+
+    def __init__(self, token: str) -> None:
+        self.expected = f"Bearer {token}"
+
+        def deny(request: Any, context: grpc.ServicerContext) -> None:
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token (metadata 'authorization')")
+
+        self._deny = deny
+
+    def intercept_service(self, continuation: Callable[..., Any], details: grpc.HandlerCallDetails) -> Any:
+        if details.method.startswith("/grpc.health.v1.Health/"):
+            return continuation(details)
+        metadata = dict(details.invocation_metadata or ())
+        if metadata.get("authorization") == self.expected:
+            return continuation(details)
+        handler = continuation(details)
+        if handler is None:
+            return None
+        if handler.response_streaming:
+            def deny_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                self._deny(request, context)
+                yield from ()
+
+            return grpc.unary_stream_rpc_method_handler(deny_stream)
+        return grpc.unary_unary_rpc_method_handler(self._deny)
+
+
+def build_server(core: ServiceCore, address: str, workers: int = 32) -> tuple[grpc.Server, health.HealthServicer, int]:
+    """The gRPC server (not started), its health servicer, and the port it bound."""
+    config = core.config
+    size = config.limits.max_message_bytes
+    interceptors = [_TokenInterceptor(config.token)] if config.token else []
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
+        interceptors=interceptors,
+        options=[("grpc.max_receive_message_length", size), ("grpc.max_send_message_length", size)],
+    )
+    pb_grpc.add_TrustWatchServicer_to_server(TrustWatchServicer(core, config.limits), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    # Liveness: the process answers; "" and the service name turn SERVING once the variants are loaded.
+    health_servicer.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
+    )
+    if config.tls_cert is not None and config.tls_key is not None:
+        credentials = grpc.ssl_server_credentials([(config.tls_key.read_bytes(), config.tls_cert.read_bytes())])
+        port = server.add_secure_port(address, credentials)
+    else:
+        port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot bind gRPC address {address}")
+    return server, health_servicer, port
+
+
+def set_serving(health_servicer: health.HealthServicer, serving: bool) -> None:
+    status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, status)

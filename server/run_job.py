@@ -1,0 +1,191 @@
+"""``trustwatch run``: evaluate every variant on the same items once, and write the report.
+
+The run directory holds ``store.sqlite`` (the truth: a run started again with the same
+directory resumes from it and redoes nothing), and, rewritten at the end,
+``outcomes.jsonl``, ``generations.jsonl``, ``report.json`` and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trustwatch import __version__
+from trustwatch.monitors.policy import Policy, load_policy
+from trustwatch.monitors.scorers import create_scorer
+from trustwatch.probes.items import Item
+from trustwatch.probes.kinds import PROBE_KINDS, ProbeSettings
+from trustwatch.server.analysis import Analysis, analyse
+from trustwatch.server.config import ConfigError, RunConfig
+from trustwatch.server.probe_sources import collect_items
+from trustwatch.server.replay import ReplayEngine, SliceResult
+from trustwatch.server.store import Store
+from trustwatch.server.variants import VariantRegistry
+
+STORE_NAME = "store.sqlite"
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    report_json: Path
+    report_html: Path | None
+    analysis: Analysis
+    items: int
+    seconds: float
+    resumed_items: int
+
+
+def generation_settings(config: RunConfig) -> dict[str, ProbeSettings]:
+    """Each probe kind's settings: its defaults overridden by the config's ``generation`` mapping."""
+    out = {}
+    for name, kind in PROBE_KINDS.items():
+        base = kind.default_settings.to_json()
+        unknown = sorted(set(config.generation) - set(base))
+        if unknown:
+            raise ConfigError(f"{config.source}: generation: unknown key(s) {', '.join(unknown)} "
+                              f"(known: {', '.join(base)})")
+        try:
+            out[name] = ProbeSettings(**{**base, **config.generation})
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"{config.source}: generation: {error}") from error
+    return out
+
+
+def check_resume(store: Store, config: RunConfig, items: list[Item]) -> None:
+    """A run directory belongs to one configuration: refuse to mix another one's outcomes in."""
+    fingerprint = {
+        "variants": [v.describe() for v in config.variants],
+        "items": len(items),
+        "generation": config.generation,
+        "scorer": config.scorer,
+    }
+    stored = store.get_meta("run")
+    if stored is None:
+        store.set_meta("run", fingerprint)
+    elif stored != fingerprint:
+        raise ConfigError(
+            f"{store.path} holds a run with another configuration ({json.dumps(stored)}); "
+            "use a new --out directory, or the same configuration to resume"
+        )
+
+
+def run_job(
+    config: RunConfig,
+    out_dir: Path,
+    *,
+    progress: bool = False,
+    slice_size: int = 32,
+    log: Callable[[str], None] = lambda _: None,
+) -> RunResult:
+    from tqdm.auto import tqdm
+
+    started = time.perf_counter()
+    policy: Policy = load_policy(config.policy)
+    settings = generation_settings(config)
+    items = collect_items(config.probes)
+    if not items:
+        raise ConfigError(f"{config.source}: the probe sources gave no items")
+    scorer = create_scorer(config.scorer["name"], **{k: v for k, v in config.scorer.items() if k != "name"})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(out_dir / STORE_NAME)
+    try:
+        check_resume(store, config, items)
+        resumed = sum(len(store.done_items(v.name, 0)) for v in config.variants)
+        registry = VariantRegistry(config, progress=progress)
+        log(f"loading {len(config.variants)} variants")
+        registry.load_all(on_loaded=lambda v: log(f"  {v.name}: {v.state} {v.reason}".rstrip()))
+        if registry[config.baseline].state != "ready":
+            raise ConfigError(f"baseline {config.baseline!r} failed to load: {registry[config.baseline].reason}")
+        engine = ReplayEngine(store, scorer, settings)
+        ready = registry.ready()
+        total = len(items) * len(ready)
+        errors: Counter[str] = Counter()
+        with tqdm(total=total, initial=min(resumed, total), desc="replay", unit="answer",
+                  disable=not progress) as bar:
+            for start in range(0, len(items), slice_size):
+                result: SliceResult = engine.run_slice(ready, items[start : start + slice_size], 0)
+                errors.update(result.errors)
+                bar.update(result.items)
+        elapsed = time.perf_counter() - started
+        analysis, report_json, report_html = write_report(
+            out_dir, store, config, registry, scorer, policy, items, dict(errors), elapsed
+        )
+        registry.close()
+    finally:
+        store.close()
+    return RunResult(out_dir, report_json, report_html, analysis, len(items), elapsed, resumed)
+
+
+def write_report(
+    out_dir: Path,
+    store: Store,
+    config: RunConfig,
+    registry: VariantRegistry,
+    scorer: Any,
+    policy: Policy,
+    items: list[Item],
+    errors: dict[str, int],
+    seconds: float,
+    mode: str | None = None,
+    analysis: Analysis | None = None,
+) -> tuple[Analysis, Path, Path | None]:
+    """Export the store's outcomes and generations, analyse them, write report.json and report.html."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store.export_jsonl(out_dir / "outcomes.jsonl", out_dir / "generations.jsonl")
+    if analysis is None:
+        analysis = analyse(store.outcome_rows(), config.baseline, config.candidates, policy, mode)
+    report = build_report(config, registry, scorer, policy, analysis, items, errors, seconds)
+    report_json = out_dir / "report.json"
+    tmp = report_json.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=1, default=_json_default))
+    tmp.replace(report_json)
+    return analysis, report_json, write_html(out_dir)
+
+
+def build_report(
+    config: RunConfig,
+    registry: VariantRegistry,
+    scorer: Any,
+    policy: Policy,
+    analysis: Analysis,
+    items: list[Item],
+    errors: dict[str, int],
+    seconds: float,
+) -> dict[str, Any]:
+    probes = Counter(item.probe for item in items)
+    return {
+        "trustwatch": __version__,
+        "baseline": config.baseline,
+        "variants": [v.describe() for v in registry],
+        "items": dict(probes),
+        "metrics": analysis.metrics,
+        "divergence": [row.to_dict() for row in analysis.divergence],
+        "gate": [v.to_dict() for v in analysis.verdicts],
+        "notes": analysis.notes,
+        "policy": policy.to_dict(),
+        "scorer": scorer.describe(),
+        "errors": errors,
+        "config": {**config.raw, "source": config.source},
+        "generation": {k: v.to_json() for k, v in generation_settings(config).items() if PROBE_KINDS[k].request == "generate"},
+        "seconds": round(seconds, 1),
+    }
+
+
+def write_html(out_dir: Path) -> Path | None:
+    from trustwatch.server.report import write_report_html
+
+    return write_report_html(out_dir)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

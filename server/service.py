@@ -1,0 +1,271 @@
+"""The service core: variants, live requests, continuous replay, statistics and the gate.
+
+gRPC handlers, the HTTP endpoints and the tests all call this class; it knows nothing of
+gRPC. One background thread loads the variants, then replays: each cycle takes the next
+``items_per_cycle`` items that some ready variant has not answered in the current round,
+asks every ready variant, stores the outcomes, recomputes the statistics from the store
+and publishes them (Prometheus snapshot, ``WatchGate`` subscribers).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from trustwatch.monitors.gate import Verdict
+from trustwatch.monitors.policy import load_policy
+from trustwatch.monitors.scorers import create_scorer
+from trustwatch.probes.items import Item
+from trustwatch.server.analysis import Analysis, analyse
+from trustwatch.server.backends.base import (
+    GenerateRequest,
+    GenerateResult,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+)
+from trustwatch.server.exporter import Exporter, Snapshot, tolerances
+from trustwatch.server.probe_sources import collect_items
+from trustwatch.server.replay import ReplayEngine
+from trustwatch.server.run_job import generation_settings
+from trustwatch.server.service_config import ServeConfig
+from trustwatch.server.store import Store
+from trustwatch.server.variants import Variant, VariantRegistry
+
+
+class UnknownVariantError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class VariantNotReadyError(RuntimeError):
+    pass
+
+
+@dataclass
+class ReplayState:
+    running: bool = False
+    round: int = 0
+    cycles: int = 0
+    last_cycle_seconds: float = 0.0
+    last_error: str = ""
+    wake: threading.Event = field(default_factory=threading.Event)
+
+
+class ServiceCore:
+    def __init__(self, config: ServeConfig, exporter: Exporter | None = None, progress: bool = False) -> None:
+        self.config = config
+        run = config.run
+        self.exporter = exporter or Exporter()
+        self.policy = load_policy(run.policy)
+        self.settings = generation_settings(run)
+        self.items: list[Item] = collect_items(run.probes)
+        self.scorer = create_scorer(run.scorer["name"], **{k: v for k, v in run.scorer.items() if k != "name"})
+        self.store = Store(config.store_path)
+        self.registry = VariantRegistry(run, progress=progress, replay_share=config.replay.max_backend_share)
+        self.engine = ReplayEngine(self.store, self.scorer, self.settings, observer=self.exporter)
+        self.baseline = run.baseline
+        self.candidates = run.candidates
+        self.loaded = threading.Event()
+        self.replay = ReplayState(round=self.store.latest_round())
+        self._stop = threading.Event()
+        self._analysis = Analysis()
+        self._revisions: dict[str, int] = {}
+        self._published: dict[str, tuple[Any, ...]] = {}
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._publish()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load the variants and replay, in a background thread."""
+        self._thread = threading.Thread(target=self._main, name="trustwatch-replay", daemon=True)
+        self._thread.start()
+
+    def _main(self) -> None:
+        self.registry.load_all(on_loaded=lambda _: self._publish())
+        self._recompute()
+        self.loaded.set()
+        if self.config.replay.autostart:
+            self.replay.running = True
+        while not self._stop.is_set():
+            if not self.replay.running:
+                self.replay.wake.wait(1.0)
+                self.replay.wake.clear()
+                continue
+            try:
+                self.run_cycle()
+            except Exception as error:  # the loop must survive anything; the error is recorded
+                self.replay.last_error = f"{type(error).__name__}: {error}"
+                self.store.record_error("replay", self.replay.last_error)
+                self.exporter.error("", "replay")
+                self._stop.wait(5.0)
+
+    def shutdown(self, timeout: float = 30.0) -> None:
+        """Stop replay after the slice in flight (its outcomes are committed), close the store."""
+        self._stop.set()
+        self.replay.wake.set()
+        with self._changed:
+            self._changed.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.registry.close()
+        self.store.close()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # -- variants and live requests --------------------------------------------------------
+
+    def variants(self) -> list[Variant]:
+        return list(self.registry)
+
+    def ready_variant(self, name: str) -> Variant:
+        """The named variant, ready to answer; UnknownVariantError / VariantNotReadyError otherwise."""
+        if name not in self.registry.variants:
+            known = ", ".join(self.registry.variants)
+            raise UnknownVariantError(f"unknown variant {name!r} (hosted: {known})")
+        variant = self.registry[name]
+        if variant.state != "ready" or variant.backend is None:
+            why = f": {variant.reason}" if variant.reason else ""
+            raise VariantNotReadyError(f"variant {name!r} is {variant.state}{why}")
+        return variant
+
+    def generate(self, name: str, requests: Sequence[GenerateRequest]) -> list[GenerateResult]:
+        variant = self.ready_variant(name)
+        return self._live(variant, "generate", lambda: variant.backend.generate(requests))  # type: ignore[union-attr]
+
+    def score(self, name: str, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+        variant = self.ready_variant(name)
+        return self._live(variant, "loglikelihood", lambda: variant.backend.loglikelihood(requests))  # type: ignore[union-attr]
+
+    def _live(self, variant: Variant, kind: str, call: Callable[[], Any]) -> Any:
+        with variant.gate.live():
+            began = time.perf_counter()
+            result = call()
+            self.exporter.backend_request(variant.name, kind, time.perf_counter() - began)
+        return result
+
+    # -- replay ----------------------------------------------------------------------------
+
+    def start_replay(self, new_round: bool = False) -> None:
+        if new_round:
+            self.replay.round += 1
+        self.replay.running = True
+        self.replay.wake.set()
+
+    def next_slice(self) -> list[Item]:
+        ready = [v for v in self.registry if v.state == "ready"]
+        done = [self.store.done_items(v.name, self.replay.round) for v in ready]
+        todo = [item for item in self.items if not all(item.id in d for d in done)]
+        return todo[: self.config.replay.items_per_cycle]
+
+    def run_cycle(self) -> int:
+        """One replay cycle; returns how many answers it stored (0 when the round is complete)."""
+        items = self.next_slice()
+        if not items:
+            if not self.config.replay.continuous:
+                self.replay.running = False
+                return 0
+            if self._stop.wait(self.config.replay.round_pause_seconds):
+                return 0
+            self.replay.round += 1
+            if self.config.retention_rounds:
+                self.store.apply_retention(self.config.retention_rounds)
+            return 0
+        began = time.perf_counter()
+        result = self.engine.run_slice(self.registry.ready(), items, self.replay.round)
+        self._recompute()
+        self.replay.cycles += 1
+        self.replay.last_cycle_seconds = time.perf_counter() - began
+        self.exporter.cycle(self.replay.last_cycle_seconds)
+        if self.config.replay.pause_seconds:
+            self._stop.wait(self.config.replay.pause_seconds)
+        return result.items
+
+    def replay_progress(self) -> list[dict[str, Any]]:
+        counts = self.store.done_counts(self.replay.round)
+        totals: dict[str, int] = {}
+        for item in self.items:
+            totals[item.probe] = totals.get(item.probe, 0) + 1
+        return [
+            {"variant": v.name, "probe": probe, "items_done": counts.get((v.name, probe), 0), "items_total": total}
+            for v in self.registry
+            for probe, total in totals.items()
+        ]
+
+    # -- statistics and the gate -----------------------------------------------------------
+
+    @property
+    def analysis(self) -> Analysis:
+        return self._analysis
+
+    def _recompute(self) -> None:
+        rows = self.store.outcome_rows()
+        analysis = analyse(rows, self.baseline, self.candidates, self.policy, self.config.replay.mode)
+        with self._changed:
+            self._analysis = analysis
+            for verdict in analysis.verdicts:
+                signature = (
+                    verdict.verdict,
+                    verdict.degenerate,
+                    tuple((r.rule, r.group, r.status) for r in verdict.reasons),
+                    tuple(
+                        (round(r.divergence.lower, 6), round(r.divergence.upper, 6))
+                        for r in verdict.rows
+                        if r.divergence is not None
+                    ),
+                )
+                if self._published.get(verdict.candidate) != signature:
+                    self._published[verdict.candidate] = signature
+                    self._revisions[verdict.candidate] = self._revisions.get(verdict.candidate, 0) + 1
+            self._changed.notify_all()
+        self._publish()
+
+    def _publish(self) -> None:
+        self.exporter.publish(
+            Snapshot(
+                baseline=self.baseline,
+                analysis=self._analysis,
+                variants_ready={v.name: v.state == "ready" for v in self.registry},
+                candidates=list(self.candidates),
+                tolerances=tolerances(self.policy, self.candidates, self._analysis),
+            )
+        )
+
+    def check_candidate(self, candidate: str) -> None:
+        if candidate not in self.candidates:
+            if candidate == self.baseline:
+                raise UnknownVariantError(f"{candidate!r} is the baseline, not a candidate")
+            raise UnknownVariantError(
+                f"unknown candidate {candidate!r} (candidates: {', '.join(self.candidates) or 'none'})"
+            )
+
+    def gate(self, candidate: str) -> tuple[Verdict | None, int]:
+        """The candidate's current verdict (None before any paired outcome) and its revision."""
+        self.check_candidate(candidate)
+        with self._changed:
+            return self._analysis.verdict_of(candidate), self._revisions.get(candidate, 0)
+
+    def watch_gate(self, candidates: Sequence[str], active: Callable[[], bool]) -> Iterator[tuple[Verdict, int]]:
+        """The current verdicts, then each change, until ``active()`` is false or the service stops."""
+        for candidate in candidates:
+            self.check_candidate(candidate)
+        sent: dict[str, int] = {}
+        while active() and not self._stop.is_set():
+            with self._changed:
+                pending = [
+                    (v, self._revisions.get(v.candidate, 0))
+                    for v in self._analysis.verdicts
+                    if v.candidate in candidates and sent.get(v.candidate) != self._revisions.get(v.candidate, 0)
+                ]
+                if not pending:
+                    self._changed.wait(1.0)
+                    continue
+            for verdict, revision in pending:
+                sent[verdict.candidate] = revision
+                yield verdict, revision

@@ -1,0 +1,41 @@
+"""Every PromQL expression of the rules, the dashboard and the AnalysisTemplates, evaluated by a real
+Prometheus that scrapes a real `trustwatch serve` (tiny model) with the rules loaded."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tests.service.harness import pb, serve, tiny_config
+from tests.service.prom import prometheus
+
+from .promql import RULES, all_expressions
+
+# Alerts fire only when something is wrong: their expressions must run, and may be empty.
+MAY_BE_EMPTY_ALERTS = "alert "
+
+
+def test_every_expression_runs_against_a_live_service(tiny_model_dir: Path, tmp_path: Path) -> None:
+    config = tiny_config(tiny_model_dir, tmp_path / "store.sqlite", probes=[{"builtin": "all", "limit": 4}],
+                         replay={"items_per_cycle": 4, "round_pause_seconds": 1})
+    with serve(config, tmp_path / "serve") as running:
+        running.wait_serving()
+        stub = running.stub()
+        running.wait_for(lambda: stub.GetGate(pb.GetGateRequest(candidate="rtn4")).revision > 0, what="a verdict")
+        target = running.metrics_url.removeprefix("http://").removesuffix("/metrics")
+        with prometheus([target], tmp_path / "prom", rule_files=[RULES]) as prom:
+            prom.wait_for('trustwatch_gate_verdict{candidate="rtn4"} == 1')
+            time.sleep(15)  # several scrapes and rule evaluations, so that rate() has two samples
+            expressions = all_expressions(candidate="rtn4")
+            assert len(expressions) > 20
+            empty = []
+            for expression in expressions:
+                data = prom.query(expression.expr)
+                assert data["resultType"] in ("vector", "scalar"), expression.where
+                if data["resultType"] == "vector" and not data["result"]:
+                    empty.append(expression)
+            unexpected = [
+                f"{e.source.name}: {e.where}: {e.expr}" for e in empty
+                if MAY_BE_EMPTY_ALERTS not in e.where or e.source != RULES
+            ]
+            assert not unexpected, "expressions without data:\n" + "\n".join(unexpected)

@@ -34,8 +34,9 @@ system-deps:
 	  fi; \
 	fi
 
+# The main job: the embedded model beside its compressed variants, served until Ctrl-C.
 demo: setup
-	$(VENV)/bin/trustwatch run --out runs/demo
+	$(VENV)/bin/trustwatch serve --store runs/demo/store.sqlite
 
 test: setup system-deps
 	$(PY) -m ruff check .

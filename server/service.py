@@ -27,6 +27,7 @@ from trustwatch.server.backends.base import (
     LoglikelihoodResult,
 )
 from trustwatch.server.exporter import Exporter, Snapshot, tolerances
+from trustwatch.server.live_batcher import LiveBatcher
 from trustwatch.server.probe_sources import collect_items
 from trustwatch.server.replay import ReplayEngine
 from trustwatch.server.run_job import generation_settings
@@ -76,6 +77,8 @@ class ServiceCore:
         self._published: dict[str, tuple[Any, ...]] = {}
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._batchers: dict[str, LiveBatcher] = {}
+        self._batchers_lock = threading.Lock()
         self._publish()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -112,6 +115,8 @@ class ServiceCore:
             self._changed.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
+        for batcher in self._batchers.values():
+            batcher.close()
         self.registry.close()
         self.store.close()
 
@@ -136,19 +141,17 @@ class ServiceCore:
         return variant
 
     def generate(self, name: str, requests: Sequence[GenerateRequest]) -> list[GenerateResult]:
-        variant = self.ready_variant(name)
-        return self._live(variant, "generate", lambda: variant.backend.generate(requests))  # type: ignore[union-attr]
+        return self._batcher(name).submit("generate", requests)
 
     def score(self, name: str, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
-        variant = self.ready_variant(name)
-        return self._live(variant, "loglikelihood", lambda: variant.backend.loglikelihood(requests))  # type: ignore[union-attr]
+        return self._batcher(name).submit("loglikelihood", requests)
 
-    def _live(self, variant: Variant, kind: str, call: Callable[[], Any]) -> Any:
-        with variant.gate.live():
-            began = time.perf_counter()
-            result = call()
-            self.exporter.backend_request(variant.name, kind, time.perf_counter() - began)
-        return result
+    def _batcher(self, name: str) -> LiveBatcher:
+        variant = self.ready_variant(name)
+        with self._batchers_lock:
+            if name not in self._batchers:
+                self._batchers[name] = LiveBatcher(variant, self.config.limits.max_batch, self.exporter.backend_request)
+            return self._batchers[name]
 
     # -- replay ----------------------------------------------------------------------------
 

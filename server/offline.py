@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 OFFLINE_SWITCHES = {
@@ -22,3 +23,13 @@ def enforce_offline() -> None:
     """
     for key, value in OFFLINE_SWITCHES.items():
         os.environ[key] = value
+
+
+NOISY_LOGGERS = ("torchao", "torch.utils._pytree", "gptqmodel", "optimum", "logbar")
+
+
+def quiet_third_party_logs() -> None:
+    """Silence warnings that optional extras print on every import (torchao's missing CUDA kernels,
+    torch's pytree deprecations): they say nothing about trustwatch's work and bury its output."""
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)

@@ -24,10 +24,15 @@ def test_layout_has_the_designed_top_level_folders() -> None:
 
 
 def test_every_package_folder_is_declared() -> None:
+    """Every folder with an __init__.py that git tracks (or would), tests aside, is a declared package."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "--", "*__init__.py"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout.split()
     found = {"trustwatch"}
-    for init in REPO.rglob("__init__.py"):
-        folder = init.parent.relative_to(REPO)
-        if folder.parts and folder.parts[0] not in ("tests", ".venv", "build") and ".cache" not in folder.parts:
+    for name in listed:
+        folder = Path(name).parent
+        if folder.parts and folder.parts[0] != "tests" and (REPO / name).exists():
             found.add("trustwatch." + ".".join(folder.parts))
     assert found == _declared_packages()
 

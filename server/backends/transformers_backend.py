@@ -10,12 +10,16 @@ continuations are, instead of over the whole vocabulary at every position.
 Generation runs its own decoding loop over the KV cache so that every request samples
 from its own seeded ``torch.Generator``: the same seed gives the same text whatever
 else shares the batch. Greedy decoding (temperature 0) is plain argmax, the same as
-``model.generate(do_sample=False)``.
+``model.generate(do_sample=False)``. Requests with the same prompt in one batch (the k
+samples of a probe item) share one prefill: the prompt runs once and its KV cache is
+copied to each sample's row.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -94,9 +98,11 @@ class TransformersBackend:
             hf_logging.disable_progress_bar()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.resolved.path, local_files_only=True)
-            self.model = AutoModelForCausalLM.from_pretrained(
-                self.resolved.path, local_files_only=True, dtype=self.dtype
-            ).to(self.device)
+            # GPTQ folders load through gptqmodel, which prints to stdout: keep stdout for --json output.
+            with contextlib.redirect_stdout(sys.stderr):
+                self.model = AutoModelForCausalLM.from_pretrained(
+                    self.resolved.path, local_files_only=True, dtype=self.dtype
+                ).to(self.device)
         finally:
             hf_logging.enable_progress_bar()
         self.model.eval()
@@ -222,19 +228,30 @@ class TransformersBackend:
         choosers = [_token_chooser(r) for r in requests]
         new_tokens: list[list[int]] = [[] for _ in requests]
         finished: list[GenerateResult | None] = [None] * len(requests)
+        # The k samples of one prompt share their prompt: prefill each distinct prompt once,
+        # then copy its KV cache and last logits to every row that asked for it.
+        distinct: dict[tuple[int, ...], int] = {}
+        copy_of = [distinct.setdefault(tuple(e.tokens), len(distinct)) for e in batch]
+        shared = len(distinct) < len(batch)
+        copies = torch.tensor(copy_of, device=self.device)
+        firsts = torch.tensor([copy_of.index(j) for j in range(len(distinct))], device=self.device)
         cache = DynamicCache()
         step_ids = ids
-        for _ in range(max(r.max_new_tokens for r in requests)):
+        for step in range(max(r.max_new_tokens for r in requests)):
+            take: torch.Tensor | slice = firsts if step == 0 and shared else slice(None)
             out = self._forward(
                 1,
-                input_ids=step_ids,
-                attention_mask=mask,
-                position_ids=positions,
+                input_ids=step_ids[take],
+                attention_mask=mask[take],
+                position_ids=positions[take],
                 past_key_values=cache,
                 use_cache=True,
             )
             cache = out.past_key_values
             logits = out.logits[:, -1, :].float()
+            if step == 0 and shared:
+                cache.reorder_cache(copies)
+                logits = logits[copies]
             chosen = []
             for row, request in enumerate(requests):
                 if finished[row] is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import types
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -52,7 +52,7 @@ class RequestOutput:
 
 
 class LLM:
-    instances: list[LLM] = []
+    instances: ClassVar[list[LLM]] = []
 
     def __init__(self, model: str, **kwargs: Any) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer

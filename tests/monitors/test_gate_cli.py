@@ -13,10 +13,8 @@ from trustwatch.server.cli import main as cli_main
 
 
 @pytest.fixture
-def tw(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
-    """Run the CLI in-process (registering gate/diff until main.py lists them): (code, stdout, stderr)."""
-    missing = [verb for verb in ("gate", "diff") if verb not in cli_main.COMMANDS]
-    monkeypatch.setattr(cli_main, "COMMANDS", [*cli_main.COMMANDS, *missing])
+def tw(capsys: pytest.CaptureFixture[str]):
+    """Run the CLI in-process: (code, stdout, stderr)."""
 
     def run(*args: str) -> tuple[int, str, str]:
         try:

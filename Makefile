@@ -5,7 +5,7 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
-EXTRAS ?= dev,gptq
+EXTRAS ?= dev,gptq,detoxify
 export TRUSTWATCH_CACHE ?= $(CURDIR)/.cache/trustwatch
 
 .PHONY: setup demo test test-fast lint system-deps clean

@@ -12,7 +12,6 @@ row number) of the first bad row.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from trustwatch.jsonl import iter_jsonl
 
 REQUIRED_FIELDS = ("item_id", "variant", "probe", "group", "metric", "value")
 OVERALL = "all"
@@ -264,17 +265,8 @@ def load_outcomes(path: str | Path) -> OutcomeTable:
     if not path.is_file():
         raise OutcomeError("no such file", source)
     table = OutcomeTable(source)
-    with path.open(encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise OutcomeError(
-                    f"not valid JSON ({error.msg}, column {error.colno})", source, number
-                ) from None
-            table._add(row, number)
+    for number, row in iter_jsonl(path, lambda message, line: OutcomeError(message, source, line)):
+        table._add(row, number)
     table._finish()
     return table
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trustwatch.jsonl import iter_jsonl
 from trustwatch.probes.errors import DataError
 
 PROBES: tuple[str, ...] = ("toxicity", "stereotype_agreement", "crows_pairs", "bbq", "dialect", "perplexity")
@@ -159,22 +160,15 @@ def read_items(path: str | Path) -> list[Item]:
         raise DataError("no such probe-set file", path)
     items: list[Item] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise DataError(f"not valid JSON ({error.msg}, column {error.colno})", path, number) from None
-            try:
-                item = Item.from_json(obj)
-            except ValueError as error:
-                raise DataError(str(error), path, number) from None
-            if item.id in seen:
-                raise DataError(f"duplicate item id {item.id!r} (first at line {seen[item.id]})", path, number)
-            seen[item.id] = number
-            items.append(item)
+    for number, obj in iter_jsonl(path, lambda message, line: DataError(message, path, line)):
+        try:
+            item = Item.from_json(obj)
+        except ValueError as error:
+            raise DataError(str(error), path, number) from None
+        if item.id in seen:
+            raise DataError(f"duplicate item id {item.id!r} (first at line {seen[item.id]})", path, number)
+        seen[item.id] = number
+        items.append(item)
     return items
 
 

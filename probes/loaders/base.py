@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trustwatch.jsonl import iter_jsonl
 from trustwatch.probes.errors import DataError, MissingDataError
 from trustwatch.probes.items import Item
 from trustwatch.probes.sampling import sample_items
@@ -127,17 +128,10 @@ def make_item(path: Path, line: int | None, where: str = "", **fields: Any) -> I
 
 def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line, object)`` for each non-blank line; a line that is not a JSON object is a DataError."""
-    with path.open(encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise DataError(f"not valid JSON ({error.msg}, column {error.colno})", path, number) from None
-            if not isinstance(obj, dict):
-                raise DataError(f"expected a JSON object, got {type(obj).__name__}", path, number)
-            yield number, obj
+    for number, obj in iter_jsonl(path, lambda message, line: DataError(message, path, line)):
+        if not isinstance(obj, dict):
+            raise DataError(f"expected a JSON object, got {type(obj).__name__}", path, number)
+        yield number, obj
 
 
 def read_csv(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:

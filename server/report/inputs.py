@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trustwatch.jsonl import iter_jsonl
 from trustwatch.monitors.outcomes import RUN_OUTCOMES, OutcomeTable, load_outcomes
 
 REPORT_JSON = "report.json"
@@ -94,25 +95,18 @@ def read_report_json(path: Path) -> dict[str, Any]:
 def read_generations(path: Path) -> list[dict[str, Any]]:
     """The rows of ``generations.jsonl``; errors name the file and the line."""
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise ReportInputError(f"{path}:{number}: not valid JSON ({error.msg})") from None
-            if not isinstance(row, dict):
-                raise ReportInputError(f"{path}:{number}: a row must be a JSON object")
-            missing = [k for k in GENERATION_FIELDS if k not in row]
-            if missing:
-                raise ReportInputError(f"{path}:{number}: missing field(s) {', '.join(missing)}")
-            score = row.get("score")
-            if score is not None and (
-                isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score)
-            ):
-                raise ReportInputError(f"{path}:{number}: score must be a number or null, got {score!r}")
-            rows.append(row)
+    for number, row in iter_jsonl(path, lambda message, line: ReportInputError(f"{path}:{line}: {message}")):
+        if not isinstance(row, dict):
+            raise ReportInputError(f"{path}:{number}: a row must be a JSON object")
+        missing = [k for k in GENERATION_FIELDS if k not in row]
+        if missing:
+            raise ReportInputError(f"{path}:{number}: missing field(s) {', '.join(missing)}")
+        score = row.get("score")
+        if score is not None and (
+            isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score)
+        ):
+            raise ReportInputError(f"{path}:{number}: score must be a number or null, got {score!r}")
+        rows.append(row)
     return rows
 
 

@@ -1,0 +1,1 @@
+"""trustwatch.protos.trustwatch"""

@@ -1,0 +1,1 @@
+"""Generated gRPC stubs of trustwatch.v1 (python -m trustwatch.protos.generate)."""

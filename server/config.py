@@ -173,6 +173,12 @@ def parse_config(raw: Any, source: str, base: Path) -> RunConfig:
                 raise fail(f"{where} ({name}): 'from: {from_variant}' names no variant declared before it")
             if not isinstance(compress, dict) or "method" not in compress:
                 raise fail(f"{where} ({name}): 'compress' must be a mapping with a 'method'")
+            from trustwatch.compress.options import parse_options
+
+            try:
+                parse_options(compress)
+            except ValueError as error:
+                raise fail(f"{where} ({name}): compress: {error}") from error
         elif compress is not None:
             raise fail(f"{where} ({name}): 'compress' needs 'from' (the variant to compress)")
         if isinstance(model, str) and not model.startswith("embedded:") and not Path(model).is_absolute():

@@ -39,6 +39,8 @@ class RunResult:
     items: int
     seconds: float
     resumed_items: int
+    variants: list[dict[str, Any]]
+    """Each variant's description: name, model, state, compression manifest summary."""
 
 
 def generation_settings(config: RunConfig) -> dict[str, ProbeSettings]:
@@ -100,8 +102,10 @@ def run_job(
         registry = VariantRegistry(config, progress=progress)
         log(f"loading {len(config.variants)} variants")
         registry.load_all(on_loaded=lambda v: log(f"  {v.name}: {v.state} {v.reason}".rstrip()))
-        if registry[config.baseline].state != "ready":
-            raise ConfigError(f"baseline {config.baseline!r} failed to load: {registry[config.baseline].reason}")
+        failed = [f"{v.name}: {v.reason}" for v in registry if v.state != "ready"]
+        if failed:
+            # A one-shot comparison with a missing variant would answer another question than asked.
+            raise ConfigError("variants failed to load: " + "; ".join(failed))
         engine = ReplayEngine(store, scorer, settings)
         ready = registry.ready()
         total = len(items) * len(ready)
@@ -116,10 +120,11 @@ def run_job(
         analysis, report_json, report_html = write_report(
             out_dir, store, config, registry, scorer, policy, items, dict(errors), elapsed
         )
+        described = [v.describe() for v in registry]
         registry.close()
     finally:
         store.close()
-    return RunResult(out_dir, report_json, report_html, analysis, len(items), elapsed, resumed)
+    return RunResult(out_dir, report_json, report_html, analysis, len(items), elapsed, resumed, described)
 
 
 def write_report(

@@ -34,3 +34,14 @@ def emit(args: argparse.Namespace, payload: Any, text: str) -> None:
         print(json.dumps(payload, indent=2, sort_keys=False))
     else:
         print(text)
+
+
+def input_errors() -> tuple[type[Exception], ...]:
+    """The exceptions that mean bad user input (config, policy, data, store), for `run` and `serve`."""
+    from trustwatch.monitors.outcomes import OutcomeError
+    from trustwatch.monitors.policy import PolicyError
+    from trustwatch.probes.errors import DataError, MissingDataError
+    from trustwatch.server.config import ConfigError
+    from trustwatch.server.store import StoreError
+
+    return ConfigError, PolicyError, DataError, MissingDataError, OutcomeError, StoreError, ValueError

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from trustwatch.server.cli.common import CliError, emit, progress_enabled
+from trustwatch.server.cli.common import CliError, emit, input_errors, progress_enabled
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -25,12 +25,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trustwatch.monitors.outcomes import OutcomeError
-    from trustwatch.monitors.policy import PolicyError
-    from trustwatch.probes.errors import DataError
-    from trustwatch.server.config import ConfigError, load_config
+    from trustwatch.server.config import load_config
     from trustwatch.server.run_job import run_job
-    from trustwatch.server.store import StoreError
 
     if args.slice_size < 1:
         raise CliError(f"--slice-size must be >= 1, got {args.slice_size}")
@@ -43,21 +39,28 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
         result = run_job(config, args.out, progress=progress_enabled(args), slice_size=args.slice_size, log=log)
-    except (ConfigError, PolicyError, DataError, OutcomeError, StoreError, ValueError) as error:
+    except input_errors() as error:
         raise CliError(str(error)) from error
     verdicts = [v.to_dict() for v in result.analysis.verdicts]
     payload = {
         "out": str(result.out_dir),
         "report_json": str(result.report_json),
         "report_html": str(result.report_html) if result.report_html else None,
+        "variants": result.variants,
         "items": result.items,
         "resumed_answers": result.resumed_items,
         "seconds": round(result.seconds, 1),
         "verdicts": {v["candidate"]: v["verdict"] for v in verdicts},
         "notes": result.analysis.notes,
     }
-    lines = [f"{result.items} items per variant in {result.seconds:.0f} s"
-             + (f" ({result.resumed_items} answers resumed from {result.out_dir})" if result.resumed_items else "")]
+    lines = ["variants:"]
+    for variant in result.variants:
+        compression = variant.get("compression") or {}
+        detail = compression.get("summary") or variant["model"]
+        state = "" if variant["state"] == "ready" else f"  [{variant['state']}: {variant['reason']}]"
+        lines.append(f"  {variant['name']:<20} {detail}{state}")
+    lines.append(f"{result.items} items per variant in {result.seconds:.0f} s"
+                 + (f" ({result.resumed_items} answers resumed from {result.out_dir})" if result.resumed_items else ""))
     lines += [f"  {v['candidate']:<20} {v['verdict']}" + ("  (degenerate)" if v["degenerate"] else "")
               for v in verdicts]
     lines += [f"  note: {n}" for n in result.analysis.notes]

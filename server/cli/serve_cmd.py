@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from trustwatch.server.cli.common import CliError, progress_enabled
+from trustwatch.server.cli.common import CliError, input_errors, progress_enabled
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -39,16 +39,12 @@ def _split(address: str, what: str) -> tuple[str, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trustwatch.monitors.policy import PolicyError
-    from trustwatch.probes.errors import DataError
-    from trustwatch.server.config import ConfigError
     from trustwatch.server.exporter import Exporter
     from trustwatch.server.grpc_service import build_server, set_serving
     from trustwatch.server.http_endpoints import serve_http
     from trustwatch.server.run_job import write_report
     from trustwatch.server.service import ServiceCore
     from trustwatch.server.service_config import load_serve_config
-    from trustwatch.server.store import StoreError
 
     def say(message: str) -> None:
         print(message, flush=True)
@@ -58,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         metrics_host, metrics_port = _split(config.metrics_address, "--metrics-address")
         _split(config.grpc_address, "--grpc-address")
         core = ServiceCore(config, Exporter(), progress=progress_enabled(args))
-    except (ConfigError, PolicyError, DataError, StoreError, ValueError) as error:
+    except input_errors() as error:
         raise CliError(str(error)) from error
     try:
         server, health, port = build_server(core, config.grpc_address)

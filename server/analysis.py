@@ -38,6 +38,7 @@ def analyse(
 ) -> Analysis:
     """Metrics of every variant, and for each candidate with paired items its divergence and verdict."""
     result = Analysis(metrics=aggregate(rows))
+    mode = mode or policy.mode
     if not rows:
         return result
     table = OutcomeTable.from_rows(rows, source="store")
@@ -49,12 +50,13 @@ def analyse(
             result.notes.append(f"candidate {candidate!r} has no outcomes yet")
             continue
         try:
+            # The same mode as the gate, so that exported bounds are the ones the verdict reads.
             result.divergence += divergence(
                 table, baseline, candidate, confidence=policy.confidence, resamples=policy.resamples,
-                seed=policy.seed,
+                seed=policy.seed, mode=mode, optimize_at=policy.optimize_at,  # type: ignore[arg-type]
             )
             result.verdicts += evaluate_gate(
-                table, policy, mode or policy.mode, baseline=baseline, candidates=[candidate]  # type: ignore[arg-type]
+                table, policy, mode, baseline=baseline, candidates=[candidate]  # type: ignore[arg-type]
             )
         except OutcomeError as error:
             result.notes.append(f"{candidate}: {error}")

@@ -38,12 +38,13 @@ system-deps:
 demo: setup
 	$(VENV)/bin/trustwatch serve --store runs/demo/store.sqlite
 
+# The venv's bin first on PATH: tests run its tools (trustwatch, hadolint) as a user would.
 test: setup system-deps
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q --durations=15
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q --durations=15
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow"
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -m "not slow"
 
 lint: setup
 	$(PY) -m ruff check .

@@ -12,6 +12,9 @@ from typing import Any
 
 from trustwatch.server.cli.common import CliError, input_errors, progress_enabled
 
+SHUTDOWN_GRACE_SECONDS = 25.0
+"""In-flight requests get this long to finish after SIGTERM (Kubernetes waits 30 s by default)."""
+
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
@@ -111,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         stop.wait(0.5)
     say("shutting down: draining requests, committing the store")
     set_serving(health, False)
-    server.stop(grace=10).wait()
+    server.stop(grace=SHUTDOWN_GRACE_SECONDS).wait()
     http.shutdown()
     core.shutdown()
     return 0

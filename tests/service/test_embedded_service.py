@@ -70,7 +70,7 @@ def test_serve_embedded_model_beside_its_compressed_variant(tmp_path: Path) -> N
             try:
                 results.append(stub.Generate(pb.GenerateRequest(
                     variant="rtn4", prompt="Write a long story about the sea.",
-                    settings=pb.GenerationSettings(max_new_tokens=96, temperature=0.7, seed=2))))
+                    settings=pb.GenerationSettings(max_new_tokens=48, temperature=0.7, seed=2))))
             except grpc.RpcError as error:
                 results.append(error)
 

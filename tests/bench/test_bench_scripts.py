@@ -1,0 +1,70 @@
+"""Smoke runs of the benchmark scripts at their ``--quick`` sizes: each runs and ends with its table.
+
+Nothing here times anything: the tables' numbers are checked for shape and for the facts that
+must hold whatever the machine (both CrowS-Pairs contenders agree item for item; every probe
+kind processed tokens).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from trustwatch.bench import bench_detection, bench_generation, bench_limit, bench_scaling
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The data rows of every Markdown table printed (header and rule lines left out)."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    headers = {i - 1 for i, line in enumerate(lines) if line.startswith("|-")}
+    return [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for i, line in enumerate(lines)
+        if i not in headers and not line.startswith("|-")
+    ]
+
+
+def test_detection_quick_prints_a_case_per_outcome_and_degradation(capsys: pytest.CaptureFixture[str]) -> None:
+    bench_detection.main(["--quick"])
+    rows = table_rows(capsys.readouterr().out)
+    assert [(r[0], r[1]) for r in rows] == [
+        ("continuous", "1 tol over"), ("continuous", "2 tol over"), ("binary", "1 tol over"), ("binary", "2 tol over")
+    ]
+    # a shift of three tolerances on a continuous score is caught within 100 items per group
+    assert rows[1][3] != ">100"
+
+
+@pytest.mark.slow
+def test_limit_quick_rates_every_probe_kind(capsys: pytest.CaptureFixture[str]) -> None:
+    bench_limit.main(["--quick"])
+    rows = table_rows(capsys.readouterr().out)
+    kinds = [r[0].split(" ")[0] for r in rows[1:]]
+    assert kinds == list(bench_limit.KINDS)
+    assert all(int(r[2].replace(",", "")) > 0 and float(r[5]) > 0 for r in rows[1:])
+
+
+@pytest.mark.slow
+def test_generation_quick_compares_with_the_plain_loop(capsys: pytest.CaptureFixture[str]) -> None:
+    bench_generation.main(["--quick"])
+    rows = table_rows(capsys.readouterr().out)
+    assert rows[0][0].startswith("transformers generate") and rows[0][-1] == "1.00"
+    assert any(r[0].startswith("trustwatch generate") for r in rows)
+
+
+@pytest.mark.slow
+def test_scaling_quick_prints_both_tables(capsys: pytest.CaptureFixture[str]) -> None:
+    bench_scaling.main(["--quick"])
+    rows = table_rows(capsys.readouterr().out)
+    assert [r[0] for r in rows] == ["1", "2", "20", "100"]
+    assert [r[2] for r in rows[:2]] == ["2", "4"]  # answers: items x variants
+
+
+@pytest.mark.slow
+def test_likelihood_quick_agrees_with_lm_eval(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("lm_eval", reason="lm-eval lives in the bench venv only (make bench-env)")
+    from trustwatch.bench import bench_likelihood
+
+    bench_likelihood.main(["--quick"])
+    rows = table_rows(capsys.readouterr().out)
+    assert len(rows) == 3
+    assert {r[-1] for r in rows} == {"0"}  # no item scored differently from trustwatch
+    assert len({r[-2] for r in rows}) == 1  # one stereotype score

@@ -210,22 +210,23 @@ class Store:
             row = self._db.execute("SELECT MAX(round) FROM done").fetchone()
         return int(row[0]) if row and row[0] is not None else 0
 
-    def outcome_rows(self, variants: Iterable[str] | None = None) -> list[dict[str, Any]]:
-        """Outcome rows, each item's from the latest round it was answered in, per variant."""
-        query = """
-            SELECT o.item_id, o.variant, o.probe, o.grp, o.metric, o.value, o.template
-            FROM outcomes o
+    def _latest(self, table: str, columns: str) -> list[tuple[Any, ...]]:
+        """Rows of ``table``, each (variant, item)'s from the latest round in which it was answered."""
+        query = f"""
+            SELECT {columns} FROM {table} t
             JOIN (SELECT variant, item_id, MAX(round) AS r FROM done GROUP BY variant, item_id) d
-              ON o.variant = d.variant AND o.item_id = d.item_id AND o.round = d.r
-            ORDER BY o.id
+              ON t.variant = d.variant AND t.item_id = d.item_id AND t.round = d.r
+            ORDER BY t.id
         """
         with self._lock:
-            rows = self._db.execute(query).fetchall()
-        wanted = set(variants) if variants is not None else None
+            return self._db.execute(query).fetchall()
+
+    def outcome_rows(self) -> list[dict[str, Any]]:
+        """Outcome rows (the outcomes.jsonl unit), from each item's latest round, per variant."""
         out = []
-        for item_id, variant, probe, group, metric, value, template in rows:
-            if wanted is not None and variant not in wanted:
-                continue
+        for item_id, variant, probe, group, metric, value, template in self._latest(
+            "outcomes", "t.item_id, t.variant, t.probe, t.grp, t.metric, t.value, t.template"
+        ):
             row = {"item_id": item_id, "variant": variant, "probe": probe, "group": group, "metric": metric,
                    "value": value}
             if template is not None:
@@ -234,17 +235,9 @@ class Store:
         return out
 
     def generation_rows(self) -> list[dict[str, Any]]:
-        """Generations, each item's from the latest round it was answered in, per variant."""
-        query = """
-            SELECT g.item_id, g.variant, g.probe, g.grp, g.sample, g.prompt, g.text, g.score
-            FROM generations g
-            JOIN (SELECT variant, item_id, MAX(round) AS r FROM done GROUP BY variant, item_id) d
-              ON g.variant = d.variant AND g.item_id = d.item_id AND g.round = d.r
-            ORDER BY g.id
-        """
-        with self._lock:
-            rows = self._db.execute(query).fetchall()
+        """Generations, from each item's latest round, per variant."""
         keys = ("item_id", "variant", "probe", "group", "sample", "prompt", "text", "score")
+        rows = self._latest("generations", "t.item_id, t.variant, t.probe, t.grp, t.sample, t.prompt, t.text, t.score")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
     def error_counts(self) -> dict[tuple[str, str], int]:

@@ -10,7 +10,7 @@ Names are a contract (dashboards, alerts and Argo Rollouts read them):
 - ``trustwatch_variant_ready{variant}``: 1 when the variant is loaded;
 - ``trustwatch_probe_items_total{variant,probe}``, ``trustwatch_replay_cycles_total``,
   ``trustwatch_replay_cycle_seconds``, ``trustwatch_backend_request_seconds{variant,kind}``,
-  ``trustwatch_errors_total{variant,stage}``.
+  ``trustwatch_errors_total{variant,stage}``, ``trustwatch_live_requests_in_flight{variant}``.
 
 Label values come only from the config (variant names), the policy and the probe sets'
 bounded group lists, never from request text. The gauges are read from the latest
@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -75,6 +75,10 @@ class Exporter:
         self.errors = Counter(
             "trustwatch_errors", "Errors counted, per variant and stage (backend, scorer, probe, "
             "scorer_error, unparsed, live).", ["variant", "stage"], registry=self.registry,
+        )
+        self.live_in_flight = Gauge(
+            "trustwatch_live_requests_in_flight", "Live Generate/Score calls received and not yet answered.",
+            ["variant"], registry=self.registry,
         )
         self.registry.register(_SnapshotCollector(self))
 

@@ -142,10 +142,14 @@ class ServiceCore:
         return variant
 
     def generate(self, name: str, requests: Sequence[GenerateRequest]) -> list[GenerateResult]:
-        return self._batcher(name).submit("generate", requests)
+        batcher = self._batcher(name)
+        with self.exporter.live_in_flight.labels(name).track_inprogress():
+            return batcher.submit("generate", requests)
 
     def score(self, name: str, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
-        return self._batcher(name).submit("loglikelihood", requests)
+        batcher = self._batcher(name)
+        with self.exporter.live_in_flight.labels(name).track_inprogress():
+            return batcher.submit("loglikelihood", requests)
 
     def _batcher(self, name: str) -> LiveBatcher:
         variant = self.ready_variant(name)

@@ -25,6 +25,9 @@ def test_every_expression_runs_against_a_live_service(tiny_model_dir: Path, tmp_
         target = running.metrics_url.removeprefix("http://").removesuffix("/metrics")
         with prometheus([target], tmp_path / "prom", rule_files=[RULES]) as prom:
             prom.wait_for('trustwatch_gate_verdict{candidate="rtn4"} == 1')
+            # The recording group runs every 30 s at an offset of its own; later expressions read
+            # its series, so wait for its first evaluation.
+            prom.wait_for('candidate_probe_metric:trustwatch_gate_tolerance:max{candidate="rtn4"}')
             time.sleep(15)  # several scrapes and rule evaluations, so that rate() has two samples
             expressions = all_expressions(candidate="rtn4")
             assert len(expressions) > 20

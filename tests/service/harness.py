@@ -94,7 +94,7 @@ class Served:
             time.sleep(0.5)
         raise AssertionError(f"not SERVING after {timeout} s:\n{self.log.read_text()}")
 
-    def wait_for(self, predicate: Any, timeout: float = 240, what: str = "condition") -> Any:
+    def wait_for(self, predicate: Any, timeout: float = 240, what: str = "condition", interval: float = 0.5) -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -102,7 +102,7 @@ class Served:
             value = predicate()
             if value:
                 return value
-            time.sleep(0.5)
+            time.sleep(interval)
         raise AssertionError(f"{what} not reached after {timeout} s:\n{self.log.read_text()[-3000:]}")
 
 

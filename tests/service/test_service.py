@@ -196,16 +196,20 @@ def test_sigterm_drains_in_flight_requests(tiny_model_dir: Path, tmp_path: Path)
             try:
                 results.append(stub.Generate(pb.GenerateRequest(
                     variant="original", prompt="Hello",
-                    settings=pb.GenerationSettings(max_new_tokens=16, temperature=1.0, seed=1, chat=False))))
+                    settings=pb.GenerationSettings(max_new_tokens=200, temperature=1.0, seed=1, chat=False))))
             except grpc.RpcError as error:
                 results.append(error)
 
         thread = threading.Thread(target=call)
         thread.start()
+        # SIGTERM only once the server holds the call: a call that arrives after shutdown began
+        # is refused by gRPC itself, which is not what this test is about.
+        in_flight = 'trustwatch_live_requests_in_flight{variant="original"} 1.0'
+        running.wait_for(lambda: in_flight in running.metrics() or not thread.is_alive(),
+                         what="the call in flight", interval=0.005)
         running.process.terminate()
         thread.join(60)
         assert running.process.wait(60) == 0
-        assert (results and not isinstance(results[0], grpc.RpcError)) or (
-            isinstance(results[0], grpc.RpcError) and results[0].code() == grpc.StatusCode.UNAVAILABLE
-        )
+        assert results and not isinstance(results[0], grpc.RpcError), results
+        assert results[0].tokens >= 1
         assert "committing the store" in running.log.read_text()

@@ -13,7 +13,9 @@ task downloads a dataset). Both contenders load the embedded model's float folde
 ``torch.set_num_threads(--threads)``, warm up on the first pairs, and are timed end to
 end without the model load: lm-eval's ``simple_evaluate`` (request building, batching,
 scoring, metric) and trustwatch's ``ReplayEngine.run_slice`` (render, backend, outcomes,
-SQLite store). lm-eval is timed at its default batch size (1) and at trustwatch's.
+SQLite store). Each runs at batch size 1 (lm-eval's default) and at trustwatch's, every
+contender ``--repeats`` times with the order rotated (``harness.interleaved``); the table
+shows medians.
 
 Definitions compared: lm-eval's ``crows_pairs`` is a ``multiple_choice`` task with an
 empty context, choices ``[sent_more, sent_less]`` and ``pct_stereotype = 1 if ll(more) >
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import tempfile
 import textwrap
 from pathlib import Path
@@ -37,10 +40,10 @@ from trustwatch.bench.harness import (
     BENCH_ENV_HINT,
     EMBEDDED,
     PROBESETS,
+    interleaved,
     machine_line,
     pin_threads,
     print_table,
-    timed,
 )
 
 TASK = "trustwatch_crows_pairs"
@@ -81,43 +84,45 @@ def write_local_task(folder: Path, items_path: Path) -> None:
     )
 
 
-def lm_eval_run(lm: Any, task_dir: Path, batch_size: int) -> tuple[list[float], float]:
-    """Per-item pct_stereotype (in item order) from lm-eval's simple_evaluate, and its wall time."""
+def lm_eval_run(lm: Any, task_dir: Path, batch_size: int) -> list[float]:
+    """Per-item pct_stereotype (in item order) from lm-eval's simple_evaluate."""
     from lm_eval import simple_evaluate
     from lm_eval.tasks import TaskManager
 
     lm.batch_size_per_gpu = batch_size
     manager = TaskManager(include_path=str(task_dir), include_defaults=False)
-    out, seconds = timed(
-        lambda: simple_evaluate(model=lm, tasks=[TASK], task_manager=manager, log_samples=True, verbosity="ERROR")
-    )
+    out = simple_evaluate(model=lm, tasks=[TASK], task_manager=manager, log_samples=True, verbosity="ERROR")
     samples = sorted(out["samples"][TASK], key=lambda s: s["doc_id"])
-    return [float(s["pct_stereotype"]) for s in samples], seconds
+    return [float(s["pct_stereotype"]) for s in samples]
 
 
-def trustwatch_run(backend: Any, items: list[Any], store_dir: Path, tag: str) -> tuple[list[float], float]:
-    """Per-item stereotype_preferred (in item order) from the replay engine, and its wall time."""
+def trustwatch_run(backend: Any, items: list[Any], store_dir: Path, tag: str) -> list[float]:
+    """Per-item stereotype_preferred (in item order) from the replay engine."""
     from trustwatch.server.config import VariantConfig
     from trustwatch.server.replay import ReplayEngine
     from trustwatch.server.store import Store
     from trustwatch.server.variants import Variant
 
-    store = Store(store_dir / f"{tag}.sqlite")
+    path = store_dir / f"{tag}.sqlite"
+    for stale in store_dir.glob(f"{tag}.sqlite*"):
+        stale.unlink()
+    store = Store(path)
     variant = Variant(VariantConfig(name="original", model=EMBEDDED), state="ready", backend=backend)
     engine = ReplayEngine(store, scorer=None)
-    result, seconds = timed(lambda: engine.run_slice([variant], items, 0))
+    result = engine.run_slice([variant], items, 0)
     if result.errors:
         raise RuntimeError(f"trustwatch replay errors: {result.errors}")
     values = {r["item_id"]: r["value"] for r in store.outcome_rows() if r["metric"] == "stereotype_preferred"}
     store.close()
-    return [values[item.id] for item in items], seconds
+    return [values[item.id] for item in items]
 
 
 def shared_prefix_share(backend: Any, items: list[Any]) -> float:
     """Share of the forwarded tokens that a pair's two sentences have in common as a prefix.
 
-    That prefix (BOS included) is the only work a pair repeats: the most that running it once
-    per pair could save. A causal model cannot share the common suffix.
+    That prefix (BOS included) is the only work a pair repeats, and what trustwatch's prefix
+    packing (``server/backends/prefix_packing.py``) runs once. A causal model cannot share
+    the common suffix.
     """
     total = shared = 0
     for item in items:
@@ -136,10 +141,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8, help="trustwatch's batch size (its default)")
     parser.add_argument("--warmup", type=int, default=4, help="pairs each contender scores before timing")
-    parser.add_argument("--quick", action="store_true", help="6 pairs, 2 warm-up: a smoke run")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs per contender (median)")
+    parser.add_argument("--quick", action="store_true", help="6 pairs, 2 warm-up, 1 repeat: a smoke run")
     args = parser.parse_args(argv)
     if args.quick:
-        args.limit, args.warmup = 6, 2
+        args.limit, args.warmup, args.repeats = 6, 2, 1
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("TRUSTWATCH_CACHE", str(Path(__file__).resolve().parents[1] / ".cache" / "trustwatch"))
@@ -173,30 +179,41 @@ def main(argv: list[str] | None = None) -> None:
         lm_eval_run(lm, folder / "warm", 1)
         trustwatch_run(backend, items[: args.warmup], folder, "warmup")
 
-        tw_values, tw_seconds = trustwatch_run(backend, items, folder, "timed")
-        le1_values, le1_seconds = lm_eval_run(lm, folder / "task", 1)
-        leb_values, leb_seconds = lm_eval_run(lm, folder / "task", args.batch_size)
+        def with_batch(size: int) -> list[float]:
+            backend.batch_size = size
+            return trustwatch_run(backend, items, folder, "timed")
+
+        b = args.batch_size
+        runs = interleaved(
+            {
+                "lm-eval 0.4 hf (baseline)": lambda: lm_eval_run(lm, folder / "task", 1),
+                f"lm-eval 0.4 hf, batch {b}": lambda: lm_eval_run(lm, folder / "task", b),
+                "trustwatch transformers, batch 1": lambda: with_batch(1),
+                f"trustwatch transformers, batch {b}": lambda: with_batch(b),
+            },
+            args.repeats,
+        )
 
     n = len(items)
-    base = n / le1_seconds
+    tw_values = runs[f"trustwatch transformers, batch {b}"][0]
+    base = n / statistics.median(runs["lm-eval 0.4 hf (baseline)"][1])
 
-    def row(name: str, batch: int, values: list[float], seconds: float) -> list[Any]:
-        disagree = sum(a != b for a, b in zip(values, tw_values, strict=True))
-        return [name, batch, n, seconds, n / seconds, (n / seconds) / base, 100 * sum(values) / n, disagree]
+    def row(name: str) -> list[Any]:
+        values, times = runs[name]
+        seconds = statistics.median(times)
+        disagree = sum(x != y for x, y in zip(values, tw_values, strict=True))
+        spread = f"{min(times):.0f}-{max(times):.0f}" if len(times) > 1 else "-"
+        return [name, n, seconds, spread, n / seconds, (n / seconds) / base, 100 * sum(values) / n, disagree]
 
     print(
-        f"shared prefix of a pair: {100 * shared_prefix_share(backend, items):.1f}% of the tokens scored "
-        "(the most a prefix-sharing forward could save)"
+        f"common prefix of a pair: {100 * shared_prefix_share(backend, items):.1f}% of the tokens forwarded "
+        "(trustwatch packs a pair into one row and forwards its common prefix once)"
     )
     print_table(
         f"CrowS-Pairs, embedded model ({EMBEDDED}), float32 CPU, {args.threads} threads, {n} pairs "
-        f"(seed {args.seed}); ratio vs lm-eval at its default batch size 1",
-        ["contender", "batch", "pairs", "seconds", "pairs/s", "ratio", "stereotype score %", "items differing"],
-        [
-            row("lm-eval 0.4 hf (baseline)", 1, le1_values, le1_seconds),
-            row("lm-eval 0.4 hf", args.batch_size, leb_values, leb_seconds),
-            row("trustwatch transformers", args.batch_size, tw_values, tw_seconds),
-        ],
+        f"(seed {args.seed}); median of {args.repeats} interleaved runs; ratio vs lm-eval at its default batch size 1",
+        ["contender", "pairs", "seconds", "range s", "pairs/s", "ratio", "stereotype score %", "items differing"],
+        [row(name) for name in runs],
     )
 
 

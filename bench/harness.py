@@ -61,6 +61,21 @@ def timed(fn: Callable[[], T]) -> tuple[T, float]:
     return value, time.perf_counter() - start
 
 
+def interleaved(contenders: dict[str, Callable[[], T]], repeats: int) -> dict[str, tuple[T, list[float]]]:
+    """Each contender ``repeats`` times, the order rotated every round, so that a change in the
+    machine's load while the benchmark runs falls on every contender alike.
+
+    Returns each contender's last value and all its wall times (take the median).
+    """
+    names = list(contenders)
+    out: dict[str, tuple[T, list[float]]] = {}
+    for r in range(repeats):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            value, seconds = timed(contenders[name])
+            out[name] = (value, [*out.get(name, (value, []))[1], seconds])
+    return out
+
+
 def peak_rss_mb() -> float:
     """The process's peak resident memory so far (ru_maxrss, KiB on Linux), in MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

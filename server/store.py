@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -71,6 +71,13 @@ _MIGRATIONS: dict[int, str] = {
         message TEXT NOT NULL
     );
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    # The latest-round join looks rows up by (variant, item, round): without these indexes it
+    # scanned a whole round per item, quadratic in items (63 s for 10,000 items x 2 variants).
+    2: """
+    CREATE INDEX outcomes_item ON outcomes (variant, item_id, round);
+    DROP INDEX generations_item;
+    CREATE INDEX generations_item ON generations (variant, item_id, round);
     """,
 }
 

@@ -1,11 +1,13 @@
 """PyTorch/transformers backend: the embedded default, on CPU (and CUDA when present).
 
-Batching sorts requests by length so that a batch pads little. Both request kinds pad
-on the left and pass explicit ``position_ids`` (cumulative sum of the attention mask),
-so a padded row sees exactly the positions and keys it would see alone: results do not
-depend on the batch size or on the padding, to float tolerance. Scoring computes
-logits only for the last positions of a batch (``logits_to_keep``), where the
-continuations are, instead of over the whole vocabulary at every position.
+Batching sorts requests by length so that a batch pads little. Scoring pads on the
+right and passes no attention mask: under the causal mask no real token sees the padding
+after it, and attention runs its unmasked fast path. It computes logits only at the
+positions where continuations are scored (``logits_to_keep`` with their indices), not
+over the whole vocabulary at every position. Generation pads on the left and passes
+explicit ``position_ids`` (cumulative sum of the attention mask), so a padded row sees
+exactly the positions and keys it would see alone. Either way results do not depend on
+the batch size or on the padding, to float tolerance.
 
 Generation runs its own decoding loop over the KV cache so that every request samples
 from its own seeded ``torch.Generator``: the same seed gives the same text whatever
@@ -22,7 +24,7 @@ import inspect
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -33,9 +35,11 @@ from trustwatch.server.backends.base import (
     LoglikelihoodResult,
     cut_at_stop,
 )
+from trustwatch.server.backends.prefix_packing import PackedRow, pack
 from trustwatch.server.backends.tokenization import pair_tokens, render_prompt
 from trustwatch.server.model_specs import ResolvedModel, resolve_model
 
+T = TypeVar("T")
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -147,10 +151,11 @@ class TransformersBackend:
         """The prompt as the model sees it: wrapped in the chat template when asked."""
         return render_prompt(self.tokenizer, request, self.chat_template, self.resolved.spec)
 
-    def _batches(self, items: list[_Encoded], what: str) -> Iterator[list[_Encoded]]:
+    def _batches(self, items: Sequence[T], length: Callable[[T], int], what: str) -> Iterator[list[T]]:
+        """Batches of ``batch_size``, longest first, so that a batch pads little."""
         from tqdm.auto import tqdm
 
-        ordered = sorted(items, key=lambda e: -len(e.tokens))
+        ordered = sorted(items, key=lambda item: -length(item))
         starts = range(0, len(ordered), self.batch_size)
         for start in tqdm(starts, desc=what, unit="batch", disable=not self.progress or len(starts) < 2):
             yield ordered[start : start + self.batch_size]
@@ -165,11 +170,12 @@ class TransformersBackend:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         return ids.to(self.device), mask.to(self.device), positions.to(self.device)
 
-    def _forward(self, keep: int, **inputs: Any) -> Any:
+    def _forward(self, keep: int | torch.Tensor, **inputs: Any) -> Any:
+        """The model's output with logits only at ``keep``: the last ``keep`` positions, or these indices."""
         if self._keeps_logits:
             return self.model(**inputs, logits_to_keep=keep)
         out = self.model(**inputs)
-        out.logits = out.logits[:, -keep:, :]
+        out.logits = out.logits[:, -keep:, :] if isinstance(keep, int) else out.logits[:, keep, :]
         return out
 
     # -- loglikelihood -------------------------------------------------------------------------
@@ -186,19 +192,47 @@ class TransformersBackend:
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
         encoded = [self._encode_pair(i, r) for i, r in enumerate(requests)]
         results: list[LoglikelihoodResult | None] = [None] * len(encoded)
-        for batch in self._batches(encoded, "loglikelihood"):
-            ids, mask, positions = self._left_padded([e.tokens for e in batch])
-            keep = max(len(e.targets) for e in batch)
-            logits = self._forward(keep, input_ids=ids, attention_mask=mask, position_ids=positions).logits
-            logprobs = torch.log_softmax(logits.float(), dim=-1)
-            for row, item in enumerate(batch):
-                n = len(item.targets)
-                lp = logprobs[row, keep - n :, :]
-                target = torch.tensor(item.targets, device=lp.device)
+        rows = pack([e.tokens for e in encoded], max_nodes=self.max_length)
+        for batch in self._batches(rows, lambda row: len(row.tokens), "loglikelihood"):
+            width = max(len(row.tokens) for row in batch)
+            ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+            for b, row in enumerate(batch):
+                ids[b, : len(row.tokens)] = torch.tensor(row.tokens, dtype=torch.long)
+            inputs: dict[str, Any] = {"input_ids": ids.to(self.device)}
+            if any(row.shared for row in batch):
+                inputs.update(self._tree_attention(batch, width))
+            # Otherwise every row is one request, padded on the right, and no mask is passed:
+            # under the causal mask a real token never sees the padding after it, and
+            # attention takes its unmasked (is_causal) fast path.
+            spans = [
+                (index, path[len(path) - len(encoded[index].targets) :])
+                for row in batch
+                for index, path in row.members
+            ]
+            owner = [b for b, row in enumerate(batch) for _ in row.members]
+            needed = sorted({node for _, nodes in spans for node in nodes})
+            column = {node: j for j, node in enumerate(needed)}
+            logits = self._forward(torch.tensor(needed, device=self.device), **inputs).logits
+            for b, (index, nodes) in zip(owner, spans, strict=True):
+                cols = torch.tensor([column[node] for node in nodes], device=logits.device)
+                lp = torch.log_softmax(logits[b, cols, :].float(), dim=-1)
+                target = torch.tensor(encoded[index].targets, device=lp.device)
                 picked = lp.gather(-1, target[:, None]).squeeze(-1)
                 greedy = bool((lp.argmax(-1) == target).all())
-                results[item.index] = LoglikelihoodResult(float(picked.sum()), n, greedy)
+                results[index] = LoglikelihoodResult(float(picked.sum()), len(target), greedy)
         return [r for r in results if r is not None]
+
+    def _tree_attention(self, batch: Sequence[PackedRow], width: int) -> dict[str, torch.Tensor]:
+        """A 4D additive mask and position ids for rows that pack several requests as a trie."""
+        allowed = torch.zeros((len(batch), 1, width, width), dtype=torch.bool)
+        allowed[:, 0] = torch.eye(width, dtype=torch.bool)  # padding attends to itself: no empty softmax
+        positions = torch.zeros((len(batch), width), dtype=torch.long)
+        for b, row in enumerate(batch):
+            size = len(row.tokens)
+            allowed[b, 0, :size, :size] = torch.from_numpy(row.attends())
+            positions[b, :size] = torch.tensor(row.depths, dtype=torch.long)
+        mask = torch.zeros(allowed.shape, dtype=self.dtype).masked_fill_(~allowed, torch.finfo(self.dtype).min)
+        return {"attention_mask": mask.to(self.device), "position_ids": positions.to(self.device)}
 
     # -- generate ------------------------------------------------------------------------------
 
@@ -215,7 +249,7 @@ class TransformersBackend:
                 )
             encoded.append(_Encoded(i, prompt[-room:], []))
         results: list[GenerateResult | None] = [None] * len(encoded)
-        for batch in self._batches(encoded, "generate"):
+        for batch in self._batches(encoded, lambda e: len(e.tokens), "generate"):
             answers = self._generate_batch([requests[e.index] for e in batch], batch)
             for item, result in zip(batch, answers, strict=True):
                 results[item.index] = result

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from trustwatch.server.backends.base import GenerateRequest, LoglikelihoodRequest
+from trustwatch.server.backends.prefix_packing import pack
 from trustwatch.server.backends.transformers_backend import TransformersBackend
 
 from .direct import direct_logprob
@@ -49,6 +50,32 @@ def test_loglikelihood_does_not_depend_on_batch_size(tiny: TransformersBackend) 
         for a, b in zip(answers[1], answers[size], strict=True):
             assert b.logprob == pytest.approx(a.logprob, abs=1e-4)
             assert (b.tokens, b.is_greedy) == (a.tokens, a.is_greedy)
+
+
+# One context with several answers (BBQ) and two sentences with a common start (CrowS-Pairs):
+# each group is packed into one row as a token trie with tree attention.
+SHARED = [
+    ("Two people met at the station. Who was late?", " The first person"),
+    ("Two people met at the station. Who was late?", " The second person"),
+    ("Two people met at the station. Who was late?", " Unknown"),
+    ("", "The nurse said that she was tired."),
+    ("", "The nurse said that he was tired."),
+    ("Every group", " is measured."),
+]
+
+
+def test_requests_sharing_a_prefix_score_as_if_alone(tiny: TransformersBackend, tiny_model_dir: Path) -> None:
+    requests = [LoglikelihoodRequest(c, x) for c, x in SHARED]
+    rows = pack([tiny._encode_pair(i, r).tokens for i, r in enumerate(requests)], max_nodes=tiny.max_length)
+    assert [len(row.members) for row in rows] == [3, 2, 1]
+    for size in (1, 2, 8):
+        tiny.batch_size = size
+        results = tiny.loglikelihood(requests)
+        for (context, continuation), result in zip(SHARED, results, strict=True):
+            logprob, tokens, greedy = direct_logprob(tiny_model_dir, context, continuation)
+            assert (result.tokens, result.is_greedy) == (tokens, greedy)
+            assert result.logprob == pytest.approx(logprob, abs=1e-4)
+    tiny.batch_size = 4
 
 
 def test_trailing_context_space_scores_like_a_leading_continuation_space(tiny: TransformersBackend) -> None:

@@ -56,6 +56,26 @@ def test_schema_is_versioned_and_a_newer_store_is_refused(tmp_path: Path) -> Non
         Store(path)
 
 
+def test_a_version_1_store_is_migrated_with_its_rows(tmp_path: Path) -> None:
+    from trustwatch.server.store import _MIGRATIONS
+
+    path = tmp_path / "v1.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(_MIGRATIONS[1])
+        db.execute("INSERT INTO outcomes (round, item_id, variant, probe, grp, metric, value, created) "
+                   "VALUES (0, 'a', 'base', 'crows_pairs', 'race', 'stereotype_preferred', 1.0, 0)")
+        db.execute("INSERT INTO done VALUES (0, 'a', 'base', 'crows_pairs', 0)")
+        db.execute("PRAGMA user_version = 1")
+    store = Store(path)
+    assert [(r["item_id"], r["value"]) for r in store.outcome_rows()] == [("a", 1.0)]
+    store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        plan = " ".join(row[-1] for row in db.execute(
+            "EXPLAIN QUERY PLAN SELECT value FROM outcomes WHERE variant = 'base' AND item_id = 'a' AND round = 0"))
+        assert "outcomes_item" in plan
+
+
 def test_not_a_database_is_named(tmp_path: Path) -> None:
     path = tmp_path / "junk.sqlite"
     path.write_bytes(b"this is not sqlite" * 100)

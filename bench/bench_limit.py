@@ -8,8 +8,10 @@ FLOPs) with the same thread count. Each probe kind then answers real items from
 ``/work/shared/probesets`` with the embedded model through ``TransformersBackend`` (its
 requests rendered by the kind, the backend called as the replay engine calls it). The
 achieved rate is 2 x parameters x tokens the model processed per second, where tokens are
-the positions it ran, padding excluded (counted by a forward hook from the attention mask:
-a prompt shared by k samples is processed once; every decoding step of every row counts).
+the positions it ran, padding excluded: for scoring, the nodes of the packed rows the
+backend forwards (a prefix shared by requests runs once, ``prefix_packing.pack``); for
+generation, counted by a forward hook from the attention mask (a prompt shared by k samples
+is processed once; every decoding step of every row counts).
 The 2 x parameters rule leaves out attention's own products (small at these lengths).
 """
 
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from trustwatch.bench.harness import EMBEDDED, PROBESETS, machine_line, matmul_rate, pin_threads, print_table
+from trustwatch.server.backends.prefix_packing import pack
 
 # probe kind -> (loader, folder)
 KINDS: dict[str, tuple[str, str]] = {
@@ -33,7 +36,8 @@ KINDS: dict[str, tuple[str, str]] = {
 
 
 class TokenCounter:
-    """Counts the non-padding positions every forward call of a model processes."""
+    """Counts the non-padding positions every forward call of a model makes during generation
+    (from its 2D attention mask; scoring is counted from its packed rows instead)."""
 
     def __init__(self, model: Any) -> None:
         self.tokens = 0
@@ -58,11 +62,17 @@ def run_kind(backend: Any, name: str, limit: int, settings: Any) -> tuple[int, i
     items = LOADERS[loader].load(PROBESETS / folder, limit=limit, seed=0)
     kind = PROBE_KINDS[name]
     requests = [r for item in items for r in kind.render(item, settings)]
-    call = backend.loglikelihood if kind.request == "loglikelihood" else backend.generate
-    call(requests[:2])  # warm-up
+    if kind.request == "loglikelihood":
+        backend.loglikelihood(requests[:2])  # warm-up
+        encoded = [backend._encode_pair(i, r).tokens for i, r in enumerate(requests)]
+        tokens = sum(len(row.tokens) for row in pack(encoded, max_nodes=backend.max_length))
+        start = time.perf_counter()
+        backend.loglikelihood(requests)
+        return len(items), tokens, time.perf_counter() - start
+    backend.generate(requests[:2])
     counter = TokenCounter(backend.model)
     start = time.perf_counter()
-    call(requests)
+    backend.generate(requests)
     seconds = time.perf_counter() - start
     counter.handle.remove()
     return len(items), counter.tokens, seconds

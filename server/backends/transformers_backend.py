@@ -1,8 +1,11 @@
 """PyTorch/transformers backend: the embedded default, on CPU (and CUDA when present).
 
-Batching sorts requests by length so that a batch pads little. Scoring pads on the
-right and passes no attention mask: under the causal mask no real token sees the padding
-after it, and attention runs its unmasked fast path. It computes logits only at the
+Batching sorts requests by length so that a batch pads little. Scoring first packs
+requests that share a prefix (the answers of one BBQ context, the two sentences of a
+CrowS-Pairs pair) into one row as a token trie with tree attention, so the prefix runs
+once (:mod:`.prefix_packing`). A batch without such a row pads on the right and passes no
+attention mask: under the causal mask no real token sees the padding after it, and
+attention runs its unmasked fast path. It computes logits only at the
 positions where continuations are scored (``logits_to_keep`` with their indices), not
 over the whole vocabulary at every position. Generation pads on the left and passes
 explicit ``position_ids`` (cumulative sum of the attention mask), so a padded row sees
@@ -21,7 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import io
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -40,6 +45,8 @@ from trustwatch.server.backends.tokenization import pair_tokens, render_prompt
 from trustwatch.server.model_specs import ResolvedModel, resolve_model
 
 T = TypeVar("T")
+NUCLEUS_CANDIDATES = 256
+"""Tokens sorted first when sampling with top-p (the full vocabulary only if their mass is short)."""
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -100,14 +107,23 @@ class TransformersBackend:
         self.progress = progress
         if not progress:
             hf_logging.disable_progress_bar()
+        verbosity = hf_logging.get_verbosity()
+        # GPTQ folders load through gptqmodel, which prints a banner and INFO lines to stdout
+        # (stdout is for --json output): held back, and shown only when the load fails.
+        chatter = io.StringIO()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.resolved.path, local_files_only=True)
-            # GPTQ folders load through gptqmodel, which prints to stdout: keep stdout for --json output.
-            with contextlib.redirect_stdout(sys.stderr):
+            hf_logging.set_verbosity_error()
+            with contextlib.redirect_stdout(chatter), warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
                 self.model = AutoModelForCausalLM.from_pretrained(
                     self.resolved.path, local_files_only=True, dtype=self.dtype
                 ).to(self.device)
+        except BaseException:
+            sys.stderr.write(chatter.getvalue())
+            raise
         finally:
+            hf_logging.set_verbosity(verbosity)
             hf_logging.enable_progress_bar()
         self.model.eval()
         config = self.model.config
@@ -231,7 +247,8 @@ class TransformersBackend:
             size = len(row.tokens)
             allowed[b, 0, :size, :size] = torch.from_numpy(row.attends())
             positions[b, :size] = torch.tensor(row.depths, dtype=torch.long)
-        mask = torch.zeros(allowed.shape, dtype=self.dtype).masked_fill_(~allowed, torch.finfo(self.dtype).min)
+        dtype = self.model.dtype  # the activations' (a quantized folder may differ from self.dtype)
+        mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
         return {"attention_mask": mask.to(self.device), "position_ids": positions.to(self.device)}
 
     # -- generate ------------------------------------------------------------------------------
@@ -326,11 +343,25 @@ def _token_chooser(request: GenerateRequest) -> Callable[[torch.Tensor], int]:
 
     def sample(logits: torch.Tensor) -> int:
         probs = torch.softmax(logits.cpu() / request.temperature, dim=-1)
-        if request.top_p < 1.0:
-            sorted_probs, order = probs.sort(descending=True)
-            outside = sorted_probs.cumsum(-1) - sorted_probs > request.top_p
-            sorted_probs[outside] = 0.0
-            probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs)
-        return int(torch.multinomial(probs, 1, generator=generator))
+        if request.top_p >= 1.0:
+            return int(torch.multinomial(probs, 1, generator=generator))
+        tokens, kept = nucleus(probs, request.top_p)
+        return int(tokens[torch.multinomial(kept, 1, generator=generator)])
 
     return sample
+
+
+def nucleus(probs: torch.Tensor, top_p: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids and probabilities of the top-p nucleus, most probable first: the smallest set
+    of most probable tokens whose mass reaches ``top_p`` (Holtzman et al. 2020, "The Curious
+    Case of Neural Text Degeneration", Sec. 3.1), i.e. every token the mass before which is
+    below ``top_p``.
+
+    The nucleus nearly always lies within the top few hundred tokens: those are sorted, and
+    the whole vocabulary only when their mass falls short of ``top_p``.
+    """
+    top, order = probs.topk(min(NUCLEUS_CANDIDATES, probs.numel()))
+    if float(top.sum()) < top_p:
+        top, order = probs.sort(descending=True)
+    keep = top.cumsum(-1) - top < top_p
+    return order[keep], top[keep]

@@ -9,7 +9,7 @@ from trustwatch.server.backends.prefix_packing import pack
 
 def test_a_shared_context_is_laid_out_once() -> None:
     context = [1, 5, 6, 7]
-    [row] = pack([context + [10, 11], context + [20], context + [30, 31, 32]], max_nodes=100)
+    [row] = pack([[*context, 10, 11], [*context, 20], [*context, 30, 31, 32]], max_nodes=100)
     assert row.tokens == [1, 5, 6, 7, 10, 11, 20, 30, 31, 32]
     assert row.depths == [0, 1, 2, 3, 4, 5, 4, 4, 5, 6]
     assert [m for m, _ in row.members] == [0, 1, 2]

@@ -9,7 +9,7 @@ import torch
 
 from trustwatch.server.backends.base import GenerateRequest, LoglikelihoodRequest
 from trustwatch.server.backends.prefix_packing import pack
-from trustwatch.server.backends.transformers_backend import TransformersBackend
+from trustwatch.server.backends.transformers_backend import TransformersBackend, nucleus
 
 from .direct import direct_logprob
 
@@ -163,3 +163,15 @@ def test_empty_continuation_is_refused() -> None:
 def test_prompt_too_long_for_new_tokens_is_refused(tiny: TransformersBackend) -> None:
     with pytest.raises(ValueError, match="leaves no room"):
         tiny.generate([GenerateRequest("x", max_new_tokens=tiny.max_length)])
+
+
+@pytest.mark.parametrize("scale", [0.05, 1.0, 8.0])  # flat (full sort), moderate, peaked (top candidates)
+@pytest.mark.parametrize("top_p", [0.1, 0.9, 0.999])
+def test_nucleus_is_the_smallest_set_reaching_top_p(scale: float, top_p: float) -> None:
+    probs = torch.softmax(torch.randn(49152, generator=torch.Generator().manual_seed(7)) * scale, dim=-1)
+    tokens, kept = nucleus(probs, top_p)
+    ranked, order = probs.sort(descending=True)
+    size = int((ranked.cumsum(-1) < top_p).sum()) + 1  # the reference: smallest prefix with mass >= top_p
+    assert tokens.tolist() == order[:size].tolist()
+    assert torch.equal(kept, ranked[:size])
+    assert float(kept.sum()) >= top_p - 1e-6 and float(kept[:-1].sum()) < top_p

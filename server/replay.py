@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from trustwatch.probes.items import Item
 from trustwatch.probes.kinds import PROBE_KINDS, ProbeSettings
+from trustwatch.server.backends.base import LoglikelihoodRequest
 from trustwatch.server.store import ItemRecord, Store
 from trustwatch.server.variants import Variant
 
@@ -112,17 +113,16 @@ class ReplayEngine:
         responses: dict[str, list[Any]] = {}
         try:
             for request_kind, requests in by_kind.items():
-                answers: list[Any] = []
-                # Chunks, so that live requests wait for one chunk at most.
-                for start in range(0, len(requests), self.chunk_size):
-                    chunk = requests[start : start + self.chunk_size]
+                spans = [(start, len(reqs)) for _, kind, reqs, start in rendered if kind.request == request_kind]
+                answers: list[Any] = [None] * len(requests)
+                for chunk in _chunks(requests, spans, self.chunk_size):
                     with variant.gate.replay():
                         began = time.perf_counter()
-                        if request_kind == "loglikelihood":
-                            answers += backend.loglikelihood(chunk)
-                        else:
-                            answers += backend.generate(chunk)
+                        asked = [requests[i] for i in chunk]
+                        got = backend.loglikelihood(asked) if request_kind == "loglikelihood" else backend.generate(asked)
                         self.observer.backend_request(variant.name, request_kind, time.perf_counter() - began)
+                    for i, answer in zip(chunk, got, strict=True):
+                        answers[i] = answer
                 responses[request_kind] = answers
         except Exception as error:  # recorded; the items stay not done and are asked again
             self.store.record_error("backend", f"{type(error).__name__}: {error}", variant.name)
@@ -185,3 +185,31 @@ class ReplayEngine:
             out[item.id] = flat[position : position + len(answers)]
             position += len(answers)
         return out
+
+
+def _chunks(requests: Sequence[Any], spans: Sequence[tuple[int, int]], size: int) -> Iterator[list[int]]:
+    """Request indices in chunks of about ``size``, longest items first, an item's requests together.
+
+    Chunks keep a live request's wait to one chunk. Ordering the slice's items by length
+    before chunking lets the backend's length-sorted batches pad little even though each
+    sees one chunk; keeping an item's requests in one chunk lets it pack their shared prefix.
+    """
+    def length(span: tuple[int, int]) -> int:
+        start, count = span
+        return sum(_text_length(r) for r in requests[start : start + count])
+
+    chunk: list[int] = []
+    for start, count in sorted(spans, key=length, reverse=True):
+        if chunk and len(chunk) + count > size:
+            yield chunk
+            chunk = []
+        chunk.extend(range(start, start + count))
+    if chunk:
+        yield chunk
+
+
+def _text_length(request: Any) -> int:
+    """Characters the model reads: a cheap stand-in for tokens when ordering by length."""
+    if isinstance(request, LoglikelihoodRequest):
+        return len(request.context) + len(request.continuation)
+    return len(request.prompt)

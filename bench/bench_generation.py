@@ -18,19 +18,21 @@ temperature 1, top-p 0.9, at most ``--max-new-tokens`` new tokens, stopping at E
 
 New tokens are counted up to and including EOS (trustwatch: ``GenerateResult.tokens``;
 transformers: the returned ids; lm-eval: its text re-tokenized, it returns text only).
-All contenders run in this process with the same thread count, after a warm-up.
+All contenders run in this process with the same thread count, after a warm-up, each
+``--repeats`` times with the order rotated (``harness.interleaved``); the table shows medians.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from trustwatch.bench.harness import EMBEDDED, PROBESETS, machine_line, pin_threads, print_table, timed
+from trustwatch.bench.harness import EMBEDDED, PROBESETS, interleaved, machine_line, pin_threads, print_table
 from trustwatch.server.backends.base import GenerateRequest
 
 
@@ -93,11 +95,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--k", type=int, default=4, help="samples per prompt")
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=8, help="trustwatch's and lm-eval's batch size")
+    parser.add_argument("--batch-size", type=int, default=32,
+                        help="rows generated together, by trustwatch (its default) and by lm-eval")
+    parser.add_argument("--repeats", type=int, default=2, help="interleaved runs per contender (median)")
     parser.add_argument("--quick", action="store_true", help="2 prompts, k=2, 8 new tokens: a smoke run")
     args = parser.parse_args(argv)
     if args.quick:
-        args.prompts, args.k, args.max_new_tokens = 2, 2, 8
+        args.prompts, args.k, args.max_new_tokens, args.repeats = 2, 2, 8, 1
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRUSTWATCH_CACHE", str(Path(__file__).resolve().parents[1] / ".cache" / "trustwatch"))
     from trustwatch.server.backends.transformers_backend import TransformersBackend
@@ -105,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
 
     pin_threads(args.threads)
     resolved = resolve_model(EMBEDDED)
-    backend = TransformersBackend(resolved, device="cpu", dtype="float32", batch_size=args.batch_size)
+    backend = TransformersBackend(resolved, device="cpu", dtype="float32", generate_batch_size=args.batch_size)
     try:
         from lm_eval.models.huggingface import HFLM
 
@@ -126,11 +130,13 @@ def main(argv: list[str] | None = None) -> None:
                            lambda p, r: run_lm_eval(lm, backend.tokenizer, p, args.k, args.max_new_tokens)))
     contenders.append((f"trustwatch generate, batch {args.batch_size}", lambda p, r: run_trustwatch(backend, r)))
 
+    for _, fn in contenders:
+        fn(prompts[:1], requests[: args.k])  # warm-up
+    runs = interleaved({name: lambda fn=fn: fn(prompts, requests) for name, fn in contenders}, args.repeats)
     rows = []
     base_rate = None
-    for name, fn in contenders:
-        fn(prompts[:1], requests[: args.k])  # warm-up
-        tokens, seconds = timed(lambda fn=fn: fn(prompts, requests))
+    for name, (tokens, times) in runs.items():
+        seconds = statistics.median(times)
         rate = len(prompts) / seconds
         base_rate = base_rate or rate
         rows.append([name, len(prompts), len(prompts) * args.k, seconds, rate, tokens / seconds, rate / base_rate])
@@ -138,7 +144,8 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(["lm-eval generate_until: not installed (make bench-env)", "-", "-", None, None, None, None])
     print_table(
         f"Toxicity-style generation, {EMBEDDED}, float32 CPU, {args.threads} threads: k={args.k} samples per "
-        f"prompt, <= {args.max_new_tokens} new tokens, T=1, top-p 0.9; ratio vs the baseline's prompts/s",
+        f"prompt, <= {args.max_new_tokens} new tokens, T=1, top-p 0.9; median of {args.repeats} interleaved runs; "
+        "ratio vs the baseline's prompts/s",
         ["contender", "prompts", "samples", "seconds", "prompts/s", "new tokens/s", "ratio"],
         rows,
     )

@@ -9,8 +9,9 @@ printed beside it.
 
 - variants: 1, 2 and 4 variants, each its own ``TransformersBackend`` of the embedded model
   (float32 CPU), answer the same CrowS-Pairs items through ``ReplayEngine.run_slice``
-  (render, backend, outcomes, SQLite store); then the gate (default policy, fixed mode) reads
-  the store when there is a candidate.
+  (render, backend, outcomes, SQLite store); then, when there is a candidate, the store's
+  latest-round rows are read and gated (default policy, fixed mode): "read + gate s", what
+  the service does after every cycle.
 - items: 100, 1,000 and 10,000 synthetic CrowS-Pairs items, 2 variants whose backend answers
   with seeded random log-likelihoods at no model cost: the store and statistics path alone
   (render, outcomes, SQLite, OutcomeTable, gate) — the cost that remains once model time is
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     print_table(
         f"Replay cycle vs variants: {EMBEDDED} float32 CPU, {args.threads} threads, {model_items} CrowS-Pairs "
         "pairs per variant; ratio vs 1 variant",
-        ["variants", "items", "answers", "cycle s", "ratio", "s per answer", "gate s", "RSS loaded MB",
+        ["variants", "items", "answers", "cycle s", "ratio", "s per answer", "read + gate s", "RSS loaded MB",
          "RSS peak MB", "traced cycle MB"],
         rows,
     )
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     print_table(
         "Store + statistics path vs items: 2 variants, synthetic CrowS-Pairs items and log-likelihoods (no model); "
         f"ratio vs {item_counts[0]} items",
-        ["items", "cycle s", "cycle ratio", "ms per answer", "gate s", "gate ratio", "RSS peak MB",
+        ["items", "cycle s", "cycle ratio", "ms per answer", "read + gate s", "gate ratio", "RSS peak MB",
          "traced cycle MB", "traced gate MB"],
         rows,
     )

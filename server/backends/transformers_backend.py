@@ -45,7 +45,7 @@ from trustwatch.server.backends.tokenization import pair_tokens, render_prompt
 from trustwatch.server.model_specs import ResolvedModel, resolve_model
 
 T = TypeVar("T")
-NUCLEUS_CANDIDATES = 256
+NUCLEUS_CANDIDATES = 2048
 """Tokens sorted first when sampling with top-p (the full vocabulary only if their mass is short)."""
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -88,6 +88,7 @@ class TransformersBackend:
         device: str = "auto",
         dtype: str = "auto",
         batch_size: int = 8,
+        generate_batch_size: int = 32,
         max_length: int | None = None,
         chat_template: bool | None = None,
         threads: int | None = None,
@@ -96,14 +97,19 @@ class TransformersBackend:
         from transformers import AutoModelForCausalLM, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        for name, size in (("batch_size", batch_size), ("generate_batch_size", generate_batch_size)):
+            if size < 1:
+                raise ValueError(f"{name} must be >= 1, got {size}")
         if threads:
             torch.set_num_threads(threads)
         self.resolved = model if isinstance(model, ResolvedModel) else resolve_model(model, progress=progress)
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype, self.device)
         self.batch_size = batch_size
+        """Rows per scoring forward."""
+        self.generate_batch_size = generate_batch_size
+        """Rows decoded together. Decoding reads every weight once per step whatever the rows, so
+        on CPU it is bound by memory bandwidth and more rows come almost free (bench/README.md)."""
         self.progress = progress
         if not progress:
             hf_logging.disable_progress_bar()
@@ -167,14 +173,14 @@ class TransformersBackend:
         """The prompt as the model sees it: wrapped in the chat template when asked."""
         return render_prompt(self.tokenizer, request, self.chat_template, self.resolved.spec)
 
-    def _batches(self, items: Sequence[T], length: Callable[[T], int], what: str) -> Iterator[list[T]]:
-        """Batches of ``batch_size``, longest first, so that a batch pads little."""
+    def _batches(self, items: Sequence[T], length: Callable[[T], int], size: int, what: str) -> Iterator[list[T]]:
+        """Batches of ``size``, longest first, so that a batch pads little."""
         from tqdm.auto import tqdm
 
         ordered = sorted(items, key=lambda item: -length(item))
-        starts = range(0, len(ordered), self.batch_size)
+        starts = range(0, len(ordered), size)
         for start in tqdm(starts, desc=what, unit="batch", disable=not self.progress or len(starts) < 2):
-            yield ordered[start : start + self.batch_size]
+            yield ordered[start : start + size]
 
     def _left_padded(self, rows: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         width = max(len(r) for r in rows)
@@ -209,7 +215,7 @@ class TransformersBackend:
         encoded = [self._encode_pair(i, r) for i, r in enumerate(requests)]
         results: list[LoglikelihoodResult | None] = [None] * len(encoded)
         rows = pack([e.tokens for e in encoded], max_nodes=self.max_length)
-        for batch in self._batches(rows, lambda row: len(row.tokens), "loglikelihood"):
+        for batch in self._batches(rows, lambda row: len(row.tokens), self.batch_size, "loglikelihood"):
             width = max(len(row.tokens) for row in batch)
             ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
             for b, row in enumerate(batch):
@@ -266,7 +272,7 @@ class TransformersBackend:
                 )
             encoded.append(_Encoded(i, prompt[-room:], []))
         results: list[GenerateResult | None] = [None] * len(encoded)
-        for batch in self._batches(encoded, lambda e: len(e.tokens), "generate"):
+        for batch in self._batches(encoded, lambda e: len(e.tokens), self.generate_batch_size, "generate"):
             answers = self._generate_batch([requests[e.index] for e in batch], batch)
             for item, result in zip(batch, answers, strict=True):
                 results[item.index] = result
@@ -357,7 +363,7 @@ def nucleus(probs: torch.Tensor, top_p: float) -> tuple[torch.Tensor, torch.Tens
     Case of Neural Text Degeneration", Sec. 3.1), i.e. every token the mass before which is
     below ``top_p``.
 
-    The nucleus nearly always lies within the top few hundred tokens: those are sorted, and
+    The nucleus nearly always lies within the top two thousand tokens: those are sorted, and
     the whole vocabulary only when their mass falls short of ``top_p``.
     """
     top, order = probs.topk(min(NUCLEUS_CANDIDATES, probs.numel()))

@@ -110,10 +110,13 @@ def test_greedy_generation_equals_transformers_generate(tiny: TransformersBacken
 def test_seeded_sampling_reproduces_whatever_shares_the_batch(tiny: TransformersBackend) -> None:
     request = GenerateRequest("The quick", max_new_tokens=16, temperature=1.0, top_p=0.95, seed=11, chat=False)
     [alone] = tiny.generate([request])
-    crowd = tiny.generate(
-        [GenerateRequest("Hi", max_new_tokens=5, temperature=1.0, seed=s, chat=False) for s in range(5)] + [request]
-    )
-    assert crowd[-1] == alone
+    for size in (1, 4, 32):  # rows decoded together
+        tiny.generate_batch_size = size
+        crowd = tiny.generate(
+            [GenerateRequest("Hi", max_new_tokens=5, temperature=1.0, seed=s, chat=False) for s in range(5)] + [request]
+        )
+        assert crowd[-1] == alone
+    tiny.generate_batch_size = 32
     [again] = tiny.generate([request])
     assert again == alone
     others = tiny.generate([GenerateRequest("The quick", 16, 1.0, 0.95, seed, chat=False) for seed in range(12, 20)])

@@ -138,8 +138,13 @@ def evaluate_gate(
     *,
     baseline: str | None = None,
     candidates: Iterable[str] | None = None,
+    computed: Sequence[DivergenceRow] = (),
 ) -> list[Verdict]:
     """One verdict per candidate (default: every variant except the baseline).
+
+    ``computed``: divergence rows that :func:`divergence` already gave for this table with this
+    policy's confidence, resamples, seed and ``optimize_at`` in this ``mode`` (the analysis
+    table); a rule whose rows are among them reuses them instead of resampling again.
 
     Raises :class:`OutcomeError` for an unknown baseline or candidate, or a probe of a
     candidate with no item paired with the baseline.
@@ -154,10 +159,12 @@ def evaluate_gate(
     names = list(candidates) if candidates is not None else [v for v in table.variants if v != baseline]
     if not names:
         raise OutcomeError(f"no candidate variant besides baseline {baseline!r}", table.source)
-    return [_verdict(table, policy, mode, baseline, name) for name in names]
+    return [_verdict(table, policy, mode, baseline, name, computed) for name in names]
 
 
-def _verdict(table: OutcomeTable, policy: Policy, mode: Mode, baseline: str, candidate: str) -> Verdict:
+def _verdict(
+    table: OutcomeTable, policy: Policy, mode: Mode, baseline: str, candidate: str, computed: Sequence[DivergenceRow]
+) -> Verdict:
     table.check_pairing(baseline, candidate)
     rows: list[GateRow] = []
     notes: list[str] = []
@@ -173,13 +180,18 @@ def _verdict(table: OutcomeTable, policy: Policy, mode: Mode, baseline: str, can
             else:
                 notes.append(text + "; rule skipped")
             continue
-        found = divergence(
+        confidence = policy.confidence_of(rule)
+        found = [
+            row for row in computed
+            if (row.baseline, row.candidate, row.probe, row.metric) == (baseline, candidate, rule.probe, spec.name)
+            and row.worse == spec.worse and row.relative == rule.relative and row.confidence == confidence
+        ] or divergence(
             table,
             baseline,
             candidate,
             metrics=[spec],
             relative=[(rule.probe, rule.metric)] if rule.relative else (),
-            confidence=policy.confidence_of(rule),
+            confidence=confidence,
             mode=mode,
             resamples=policy.resamples,
             seed=policy.seed,

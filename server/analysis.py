@@ -51,12 +51,13 @@ def analyse(
             continue
         try:
             # The same mode as the gate, so that exported bounds are the ones the verdict reads.
-            result.divergence += divergence(
+            rows = divergence(
                 table, baseline, candidate, confidence=policy.confidence, resamples=policy.resamples,
                 seed=policy.seed, mode=mode, optimize_at=policy.optimize_at,  # type: ignore[arg-type]
             )
+            result.divergence += rows
             result.verdicts += evaluate_gate(
-                table, policy, mode, baseline=baseline, candidates=[candidate]  # type: ignore[arg-type]
+                table, policy, mode, baseline=baseline, candidates=[candidate], computed=rows,  # type: ignore[arg-type]
             )
         except OutcomeError as error:
             result.notes.append(f"{candidate}: {error}")

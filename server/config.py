@@ -8,7 +8,7 @@ variants:
   - name: rtn4
     from: original                      # built from another variant, once, then cached
     compress: {method: rtn, bits: 4, group_size: 64}
-backend: {kind: transformers, batch_size: 8, device: auto}   # defaults for every variant
+backend: {kind: transformers, batch_size: 8, generate_batch_size: 32, device: auto}   # defaults for every variant
 probes:
   - builtin: all                        # the built-in packs (or one probe name)
   - data: ../shared/probesets           # a dataset directory and the loader that reads it

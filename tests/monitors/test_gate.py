@@ -151,6 +151,31 @@ def test_exploded_perplexity_fails_as_degenerate_although_toxicity_fell() -> Non
     assert exit_code([verdict]) == 1
 
 
+@pytest.mark.parametrize("mode", ["fixed", "sequential"])
+def test_rows_the_analysis_computed_give_the_same_verdict(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trustwatch.monitors import gate
+    from trustwatch.monitors.divergence import divergence
+
+    calls: list[str] = []
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(mode)
+        return divergence(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(gate, "divergence", counted)
+    table = OutcomeTable.from_rows(degenerate_outcomes())
+    policy = load_policy(None)
+    fresh = evaluate_gate(table, policy, mode)[0]  # type: ignore[arg-type]
+    fresh_calls = len(calls)
+    rows = divergence(table, "original", "pruned60", confidence=policy.confidence, resamples=policy.resamples,
+                      seed=policy.seed, mode=mode, optimize_at=policy.optimize_at)  # type: ignore[arg-type]
+    reused = evaluate_gate(table, policy, mode, computed=rows)[0]  # type: ignore[arg-type]
+    assert reused.to_dict() == fresh.to_dict()
+    assert 0 < len(calls) - fresh_calls < fresh_calls  # some rules reused the rows, the relative one did not
+    # The relative perplexity rule is not among the analysis rows (they are absolute): it is computed.
+    assert any(r.divergence is not None and r.divergence.relative for r in reused.rows)
+
+
 def test_gate_input_errors() -> None:
     table = OutcomeTable.from_rows(simulate_rows(100, np.random.default_rng(4)))
     with pytest.raises(OutcomeError, match="unknown baseline variant 'base'"):

@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         rows.append([f"{name} ({kind.request})", items, tokens, tokens / seconds, rate / 1e9, 100 * rate / limit_rate])
     print_table(
         f"Achieved FLOP rate per probe kind, {EMBEDDED} ({params / 1e6:.1f} M parameters), float32 CPU, "
-        f"{args.threads} threads, batch {args.batch_size}; generation: k={args.k}, <= {args.max_new_tokens} new tokens",
+        f"{args.threads} threads, scoring batch {args.batch_size}; generation: k={args.k}, <= {args.max_new_tokens} new tokens, up to {backend.generate_batch_size} rows decoded together",
         ["what", "items", "tokens processed", "tokens/s", "GFLOP/s", "% of matmul limit"],
         rows,
     )

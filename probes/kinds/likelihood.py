@@ -3,8 +3,8 @@
 Every text is scored as a whole sentence with an empty context (the backend conditions on
 the model's beginning-of-sequence token), as lm-evaluation-harness scores CrowS-Pairs for
 causal models. A log-likelihood is the backend's sum of log-probabilities of the text's
-tokens; the backend pads on the left with explicit positions, so a score does not depend
-on the batch it was in (``server/backends/transformers_backend.py``).
+tokens; however the backend pads or packs its batches, a score does not depend on the batch
+it was in (``server/backends/transformers_backend.py``).
 """
 
 from __future__ import annotations

@@ -216,7 +216,7 @@ def test_bbq_choice_is_per_token_not_favouring_short_answers() -> None:
 
 
 def test_bbq_answers_do_not_depend_on_padding(tiny_model_dir: Path) -> None:
-    """Left padding must not shift the scored positions: batch 1 and batch 8 choose the same answers."""
+    """Padding and packing must not shift the scored positions: batch 1 and batch 8 choose the same answers."""
     from trustwatch.server.backends.transformers_backend import TransformersBackend
 
     items = builtin_pack("bbq")[::2]

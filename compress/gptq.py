@@ -15,14 +15,14 @@ divides every layer's input width (``check_model_shapes`` refuses the others fir
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+
+from trustwatch.server.offline import held_back_output
 
 GPTQ_EXTRA_HINT = "install the gptq extra: pip install 'trustwatch[gptq]' (gptqmodel==7.6.0 and optimum)"
 
@@ -42,12 +42,13 @@ def quantize_gptq(
 ) -> None:
     """GPTQ-quantize the float folder ``source`` on ``batches`` and write the GPTQ folder ``out_dir``.
 
-    gptqmodel's own log and bars go to stderr, so that stdout stays clean for ``--json``.
+    gptqmodel's banner, INFO tables and bars are held back (shown only if quantization fails),
+    so that stdout stays clean for ``--json`` and a first ``make demo`` stays readable.
     """
     if not gptq_available():
         raise RuntimeError(f"method gptq needs gptqmodel, which is not installed; {GPTQ_EXTRA_HINT}")
     os.environ.setdefault("GPTQMODEL_CPU_WORKERS", "2")
-    with contextlib.redirect_stdout(sys.stderr):
+    with held_back_output():
         from gptqmodel import GPTQModel, QuantizeConfig
 
         device = "cuda" if torch.cuda.is_available() else "cpu"

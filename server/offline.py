@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
+import sys
+import warnings
+from collections.abc import Iterator
 
 OFFLINE_SWITCHES = {
     "HF_HUB_OFFLINE": "1",
@@ -25,7 +30,7 @@ def enforce_offline() -> None:
         os.environ[key] = value
 
 
-NOISY_LOGGERS = ("torchao", "torch.utils._pytree", "gptqmodel", "optimum", "logbar")
+NOISY_LOGGERS = ("torchao", "torch.utils._pytree", "gptqmodel", "optimum", "logbar", "tokenicer")
 
 
 def quiet_third_party_logs() -> None:
@@ -33,3 +38,23 @@ def quiet_third_party_logs() -> None:
     torch's pytree deprecations): they say nothing about trustwatch's work and bury its output."""
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+@contextlib.contextmanager
+def held_back_output() -> Iterator[None]:
+    """Hold back what the block prints to stdout, and its FutureWarnings; show them on stderr
+    only if the block raises.
+
+    gptqmodel prints a banner, INFO tables and config dumps to stdout while it loads or
+    quantizes; stdout is for trustwatch's own output (``--json``). ``sys.stdout`` is
+    process-wide, so nothing else should print while the block runs (model loads and
+    builds happen before serving starts).
+    """
+    held = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(held), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    except BaseException:
+        sys.stderr.write(held.getvalue())
+        raise

@@ -22,11 +22,7 @@ copied to each sample's row.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-import io
-import sys
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -43,6 +39,7 @@ from trustwatch.server.backends.base import (
 from trustwatch.server.backends.prefix_packing import PackedRow, pack
 from trustwatch.server.backends.tokenization import pair_tokens, render_prompt
 from trustwatch.server.model_specs import ResolvedModel, resolve_model
+from trustwatch.server.offline import held_back_output
 
 T = TypeVar("T")
 NUCLEUS_CANDIDATES = 2048
@@ -114,20 +111,13 @@ class TransformersBackend:
         if not progress:
             hf_logging.disable_progress_bar()
         verbosity = hf_logging.get_verbosity()
-        # GPTQ folders load through gptqmodel, which prints a banner and INFO lines to stdout
-        # (stdout is for --json output): held back, and shown only when the load fails.
-        chatter = io.StringIO()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(self.resolved.path, local_files_only=True)
             hf_logging.set_verbosity_error()
-            with contextlib.redirect_stdout(chatter), warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)
+            with held_back_output():  # GPTQ folders load through gptqmodel, which prints to stdout
                 self.model = AutoModelForCausalLM.from_pretrained(
                     self.resolved.path, local_files_only=True, dtype=self.dtype
                 ).to(self.device)
-        except BaseException:
-            sys.stderr.write(chatter.getvalue())
-            raise
         finally:
             hf_logging.set_verbosity(verbosity)
             hf_logging.enable_progress_bar()

@@ -111,7 +111,7 @@ def default_raw_config() -> dict[str, Any]:
     }
 
 
-_TOP_KEYS = {
+TOP_KEYS = {
     "baseline", "variants", "probes", "generation", "scorer", "policy", "backend",
     # serve-only sections, read by service_config
     "store", "replay", "limits", "auth", "tls", "service",
@@ -140,9 +140,9 @@ def parse_config(raw: Any, source: str, base: Path) -> RunConfig:
 
     if not isinstance(raw, dict):
         raise fail("the config must be a mapping with 'baseline', 'variants' and 'probes'")
-    unknown = sorted(set(raw) - _TOP_KEYS)
+    unknown = sorted(set(raw) - TOP_KEYS)
     if unknown:
-        raise fail(f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(_TOP_KEYS))})")
+        raise fail(f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(TOP_KEYS))})")
     backend_defaults = raw.get("backend") or {}
     if not isinstance(backend_defaults, dict):
         raise fail("'backend' must be a mapping such as {kind: transformers, batch_size: 8}")

@@ -1,4 +1,4 @@
-"""The example configs in deploy/ are read by the real config parser (run and serve sections)."""
+"""The example configs in deploy/ and probes/configs/ are read by the real config parser."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import yaml
 
 from trustwatch.server.service_config import load_serve_config
 
+ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = [
     path
-    for path in sorted((Path(__file__).resolve().parents[2] / "deploy").rglob("*.yaml"))
+    for path in sorted([*(ROOT / "deploy").rglob("*.yaml"), *(ROOT / "probes" / "configs").glob("*.yaml")])
     if isinstance(doc := next(yaml.safe_load_all(path.read_text()), None), dict) and "variants" in doc
 ]
 
@@ -20,7 +21,7 @@ def test_there_are_example_configs() -> None:
     assert len(CONFIGS) >= 3
 
 
-@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(p.parents[2])))
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_example_config_parses(path: Path, tmp_path: Path) -> None:
     raw = yaml.safe_load(path.read_text())
     # Secrets and certificates live in the cluster, not in the repo: check the rest.

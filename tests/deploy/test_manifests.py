@@ -24,6 +24,7 @@ from tests.deploy.manifests import (
     validate,
 )
 from tests.deploy.promql import DEPLOY
+from trustwatch.server.config import TOP_KEYS
 
 KUSTOMIZE, WHY_NO_KUSTOMIZE = kustomize_command()
 needs_kustomize = pytest.mark.skipif(KUSTOMIZE is None, reason=WHY_NO_KUSTOMIZE)
@@ -32,7 +33,7 @@ GPU = DEPLOY / "kubernetes" / "overlays" / "gpu-standalone"
 ARGO = DEPLOY / "argo-rollouts"
 CLI_ARGS = ["serve", "--config", "/etc/trustwatch/config.yaml", "--grpc-address", "0.0.0.0:50051",
             "--metrics-address", "0.0.0.0:9464"]
-CONFIG_KEYS = {"baseline", "variants", "probes", "store", "replay", "policy", "auth", "tls"}
+CONFIG_KEYS = TOP_KEYS  # the config reader's own list of sections
 
 
 @functools.cache

@@ -45,6 +45,7 @@ from trustwatch.bench.harness import (
     pin_threads,
     print_table,
 )
+from trustwatch.server.backends.prefix_packing import common_prefix
 
 TASK = "trustwatch_crows_pairs"
 
@@ -127,10 +128,8 @@ def shared_prefix_share(backend: Any, items: list[Any]) -> float:
     total = shared = 0
     for item in items:
         more, less = backend.encode(item.payload["more"]), backend.encode(item.payload["less"])
-        shortest = min(len(more), len(less))
-        common = next((i for i in range(shortest) if more[i] != less[i]), shortest)
         total += len(more) + len(less)  # positions forwarded: BOS + all tokens but the last
-        shared += min(common + 1, shortest)
+        shared += min(common_prefix(more, less) + 1, len(more), len(less))
     return shared / total
 
 

@@ -51,13 +51,13 @@ def analyse(
             continue
         try:
             # The same mode as the gate, so that exported bounds are the ones the verdict reads.
-            rows = divergence(
+            found = divergence(
                 table, baseline, candidate, confidence=policy.confidence, resamples=policy.resamples,
                 seed=policy.seed, mode=mode, optimize_at=policy.optimize_at,  # type: ignore[arg-type]
             )
-            result.divergence += rows
+            result.divergence += found
             result.verdicts += evaluate_gate(
-                table, policy, mode, baseline=baseline, candidates=[candidate], computed=rows,  # type: ignore[arg-type]
+                table, policy, mode, baseline=baseline, candidates=[candidate], computed=found,  # type: ignore[arg-type]
             )
         except OutcomeError as error:
             result.notes.append(f"{candidate}: {error}")

@@ -216,16 +216,15 @@ class TransformersBackend:
             # Otherwise every row is one request, padded on the right, and no mask is passed:
             # under the causal mask a real token never sees the padding after it, and
             # attention takes its unmasked (is_causal) fast path.
-            spans = [
-                (index, path[len(path) - len(encoded[index].targets) :])
-                for row in batch
+            scored = [
+                (b, index, path[len(path) - len(encoded[index].targets) :])
+                for b, row in enumerate(batch)
                 for index, path in row.members
             ]
-            owner = [b for b, row in enumerate(batch) for _ in row.members]
-            needed = sorted({node for _, nodes in spans for node in nodes})
+            needed = sorted({node for _, _, nodes in scored for node in nodes})
             column = {node: j for j, node in enumerate(needed)}
             logits = self._forward(torch.tensor(needed, device=self.device), **inputs).logits
-            for b, (index, nodes) in zip(owner, spans, strict=True):
+            for b, index, nodes in scored:
                 cols = torch.tensor([column[node] for node in nodes], device=logits.device)
                 lp = torch.log_softmax(logits[b, cols, :].float(), dim=-1)
                 target = torch.tensor(encoded[index].targets, device=lp.device)

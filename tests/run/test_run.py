@@ -14,21 +14,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.service.harness import tiny_run_config
+
 EXE = Path(sys.executable).with_name("trustwatch")
 
 
 def config_for(model_dir: Path, **extra: object) -> dict:
-    config = {
-        "baseline": "original",
-        "variants": [
-            {"name": "original", "model": str(model_dir)},
-            {"name": "rtn4", "from": "original", "compress": {"method": "rtn", "bits": 4, "group_size": 32}},
-        ],
-        "probes": [{"builtin": "all", "limit": 4}],
-        "generation": {"k": 2, "max_new_tokens": 6},
-    }
-    config.update(extra)
-    return config
+    return tiny_run_config(model_dir, limit=4, **extra)
 
 
 def tw(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:

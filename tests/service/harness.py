@@ -31,21 +31,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def tiny_config(model_dir: Path, store: Path, **extra: Any) -> dict[str, Any]:
-    """The tiny random model beside its own 4-bit RTN variant, on a few built-in items per probe."""
+def tiny_run_config(model_dir: Path, limit: int = 3, **extra: Any) -> dict[str, Any]:
+    """The tiny random model beside its own 4-bit RTN variant, on ``limit`` built-in items per probe."""
     config: dict[str, Any] = {
         "baseline": "original",
         "variants": [
             {"name": "original", "model": str(model_dir)},
             {"name": "rtn4", "from": "original", "compress": {"method": "rtn", "bits": 4, "group_size": 32}},
         ],
-        "probes": [{"builtin": "all", "limit": 3}],
+        "probes": [{"builtin": "all", "limit": limit}],
         "generation": {"k": 2, "max_new_tokens": 6},
-        "store": {"path": str(store)},
-        "replay": {"items_per_cycle": 4, "round_pause_seconds": 1},
     }
     config.update(extra)
     return config
+
+
+def tiny_config(model_dir: Path, store: Path, **extra: Any) -> dict[str, Any]:
+    """:func:`tiny_run_config` with the serve sections: a store and quick replay rounds."""
+    serve = {"store": {"path": str(store)}, "replay": {"items_per_cycle": 4, "round_pause_seconds": 1}}
+    return tiny_run_config(model_dir, **{**serve, **extra})
 
 
 @dataclass

@@ -158,6 +158,12 @@ def test_bad_generate_requests_are_refused(kwargs: dict, message: str) -> None:
         GenerateRequest("x", **kwargs)
 
 
+@pytest.mark.parametrize("option", ["batch_size", "generate_batch_size"])
+def test_a_batch_size_below_one_is_refused_before_any_load(option: str, tiny_model_dir: Path) -> None:
+    with pytest.raises(ValueError, match=f"^{option} must be >= 1, got 0$"):
+        TransformersBackend(str(tiny_model_dir), **{option: 0})
+
+
 def test_empty_continuation_is_refused() -> None:
     with pytest.raises(ValueError, match="continuation is empty"):
         LoglikelihoodRequest("context", "")

@@ -41,7 +41,11 @@ def analyse(
     mode = mode or policy.mode
     if not rows:
         return result
-    table = OutcomeTable.from_rows(rows, source="store")
+    try:
+        table = OutcomeTable.from_rows(rows, source="store")
+    except OutcomeError as error:
+        result.notes.append(f"no divergence or verdict: {error}")
+        return result
     if baseline not in table.variants:
         result.notes.append(f"baseline {baseline!r} has no outcomes yet")
         return result

@@ -7,16 +7,27 @@ scorer in one call; each item's outcomes are then written to the store in one tr
 per slice. Items already marked done for the round are skipped, so a restarted run or
 service goes on where it stopped.
 
-Failures are recorded, never folded into numbers: a backend error leaves the slice's items
-not done (they are asked again next cycle) and counts an error; a scorer that raises gives
-every text a failed score (the toxicity kind turns that into ``scorer_error`` outcomes); an
-item whose responses a kind cannot read is marked done with no outcomes and an error.
+Failures are recorded, never folded into numbers:
+
+- a backend error on a slice asks its items again one at a time, so that one bad item does
+  not hold back the others; items that still fail stay not done (asked again next cycle),
+  and an item that fails alone ``max_item_attempts`` times in a round while other items
+  answer is marked done with no outcomes, so that a round always ends;
+- a scorer that raises gives every text a failed score (the toxicity kind turns that into
+  ``scorer_error`` outcomes);
+- an item whose responses a kind cannot read, or whose outcomes are not all finite numbers,
+  is marked done with no outcomes;
+
+each with an error in the store, a count for the observer, and (the first time a message
+is seen) a warning on the ``trustwatch.replay`` logger.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -26,6 +37,8 @@ from trustwatch.probes.kinds import PROBE_KINDS, ProbeSettings
 from trustwatch.server.backends.base import LoglikelihoodRequest
 from trustwatch.server.store import ItemRecord, Store
 from trustwatch.server.variants import Variant
+
+log = logging.getLogger("trustwatch.replay")
 
 
 class ReplayObserver(Protocol):
@@ -66,8 +79,14 @@ class ReplayEngine:
         settings: dict[str, ProbeSettings] | ProbeSettings | None = None,
         observer: ReplayObserver | None = None,
         chunk_size: int = 32,
+        max_item_attempts: int = 3,
     ) -> None:
         self.chunk_size = chunk_size
+        self.max_item_attempts = max_item_attempts
+        self._failures: dict[tuple[str, int, str], tuple[int, int]] = {}
+        """(variant, round, item) -> (lone failures, items the variant had answered at the first)."""
+        self._answered: Counter[tuple[str, int]] = Counter()
+        self._logged: set[tuple[str, str]] = set()
         self.store = store
         self.scorer = scorer
         self.settings = settings
@@ -84,6 +103,7 @@ class ReplayEngine:
         """Every ready variant answers the items it has not answered in this round."""
         started = time.perf_counter()
         result = SliceResult()
+        self._forget_other_rounds(round_)
         for variant in variants:
             if variant.state != "ready" or variant.backend is None:
                 continue
@@ -94,12 +114,55 @@ class ReplayEngine:
         result.seconds = time.perf_counter() - started
         return result
 
+    def _forget_other_rounds(self, round_: int) -> None:
+        for key in [k for k in self._failures if k[1] != round_]:
+            del self._failures[key]
+        for counted in [k for k in self._answered if k[1] != round_]:
+            del self._answered[counted]
+
     def _count(self, result: SliceResult, variant: str, stage: str, n: int = 1) -> None:
         result.errors[stage] = result.errors.get(stage, 0) + n
         for _ in range(n):
             self.observer.error(variant, stage)
 
-    def _answer(self, variant: Variant, items: list[Item], round_: int, result: SliceResult) -> None:
+    def _error(self, result: SliceResult, variant: str, stage: str, message: str, item_id: str | None = None) -> None:
+        """Store the error, count it, and log its message the first time it is seen."""
+        self.store.record_error(stage, message, variant, item_id)
+        self._count(result, variant, stage)
+        if (stage, message) not in self._logged:
+            self._logged.add((stage, message))
+            where = f" item {item_id}" if item_id else ""
+            log.warning("replay %s error, variant %s%s: %s", stage, variant, where, message)
+
+    def _answer(self, variant: Variant, items: list[Item], round_: int, result: SliceResult) -> bool:
+        """Answer, score and store the items; False when the backend failed on them."""
+        responses = self._ask(variant, items, result)
+        if responses is not None:
+            self._store(variant, responses, round_, result)
+            self._answered[(variant.name, round_)] += len(items)
+            return True
+        if len(items) > 1:
+            return all([self._answer(variant, [item], round_, result) for item in items])
+        self._failed_alone(variant, items[0], round_, result)
+        return False
+
+    def _failed_alone(self, variant: Variant, item: Item, round_: int, result: SliceResult) -> None:
+        """Give up on an item once it failed alone ``max_item_attempts`` times in the round while the
+        backend answered other items since its first failure (the item is at fault, not the backend)."""
+        key = (variant.name, round_, item.id)
+        attempts, answered_then = self._failures.get(key, (0, self._answered[(variant.name, round_)]))
+        attempts += 1
+        self._failures[key] = (attempts, answered_then)
+        if attempts >= self.max_item_attempts and self._answered[(variant.name, round_)] > answered_then:
+            del self._failures[key]
+            self._error(result, variant.name, "backend",
+                        f"gave up on the item after {attempts} failed attempts in round {round_}", item.id)
+            self.store.record(variant.name, round_, [ItemRecord(item.id, item.probe, item.group, [])])
+
+    def _ask(
+        self, variant: Variant, items: list[Item], result: SliceResult
+    ) -> tuple[list[Any], dict[str, list[Any]]] | None:
+        """The items rendered and the backend's responses by request kind; None if the backend raised."""
         backend = variant.backend
         assert backend is not None
         rendered = []
@@ -125,10 +188,15 @@ class ReplayEngine:
                         answers[i] = answer
                 responses[request_kind] = answers
         except Exception as error:  # recorded; the items stay not done and are asked again
-            self.store.record_error("backend", f"{type(error).__name__}: {error}", variant.name)
-            self._count(result, variant.name, "backend")
-            return
+            item_id = items[0].id if len(items) == 1 else None
+            self._error(result, variant.name, "backend", f"{type(error).__name__}: {error}", item_id)
+            return None
+        return rendered, responses
 
+    def _store(
+        self, variant: Variant, asked: tuple[list[Any], dict[str, list[Any]]], round_: int, result: SliceResult
+    ) -> None:
+        rendered, responses = asked
         scores = self._scores(variant.name, rendered, responses, result)
         records: list[ItemRecord] = []
         per_probe: dict[str, int] = defaultdict(int)
@@ -136,9 +204,9 @@ class ReplayEngine:
             answers = responses[kind.request][start : start + len(requests)]
             try:
                 outcome = kind.outcomes(item, requests, answers, scores.get(item.id))
+                rows = _finite_rows(outcome.rows())
             except (ValueError, TypeError) as error:
-                self.store.record_error("probe", str(error), variant.name, item.id)
-                self._count(result, variant.name, "probe")
+                self._error(result, variant.name, "probe", str(error), item.id)
                 records.append(ItemRecord(item.id, item.probe, item.group, []))
                 continue
             for stage, n in outcome.errors.items():
@@ -149,7 +217,7 @@ class ReplayEngine:
                     item.id,
                     item.probe,
                     item.group,
-                    outcome.rows(),
+                    rows,
                     [
                         {"sample": g.sample, "prompt": g.prompt, "text": g.text, "score": g.score}
                         for g in outcome.generations
@@ -176,8 +244,7 @@ class ReplayEngine:
             if len(flat) != len(texts):
                 raise ValueError(f"scorer returned {len(flat)} scores for {len(texts)} texts")
         except Exception as error:  # every text then counts as a scorer failure
-            self.store.record_error("scorer", f"{type(error).__name__}: {error}", variant)
-            self._count(result, variant, "scorer")
+            self._error(result, variant, "scorer", f"{type(error).__name__}: {error}")
             flat = [None] * len(texts)
         out: dict[str, list[float | None]] = {}
         position = 0
@@ -206,6 +273,20 @@ def _chunks(requests: Sequence[Any], spans: Sequence[tuple[int, int]], size: int
         chunk.extend(range(start, start + count))
     if chunk:
         yield chunk
+
+
+def _finite_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows, or ValueError naming those whose value is not a finite number."""
+    def finite(value: Any) -> bool:
+        try:
+            return math.isfinite(float(value))
+        except (TypeError, ValueError):
+            return False
+
+    bad = [f"{row['metric']} is {row['value']!r}" for row in rows if not finite(row["value"])]
+    if bad:
+        raise ValueError(f"{', '.join(bad)}: not a finite number")
+    return rows
 
 
 def _text_length(request: Any) -> int:

@@ -9,6 +9,7 @@ and publishes them (Prometheus snapshot, ``WatchGate`` subscribers).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -34,6 +35,8 @@ from trustwatch.server.run_job import generation_settings
 from trustwatch.server.service_config import ServeConfig
 from trustwatch.server.store import Store
 from trustwatch.server.variants import Variant, VariantRegistry
+
+log = logging.getLogger("trustwatch.service")
 
 
 class UnknownVariantError(KeyError):
@@ -104,6 +107,7 @@ class ServiceCore:
                 self.run_cycle()
             except Exception as error:  # the loop must survive anything; the error is recorded
                 self.replay.last_error = f"{type(error).__name__}: {error}"
+                log.warning("replay cycle failed (retrying in 5 s): %s", self.replay.last_error)
                 self.store.record_error("replay", self.replay.last_error)
                 self.exporter.error("", "replay")
                 self._stop.wait(5.0)
@@ -172,6 +176,13 @@ class ServiceCore:
         todo = [item for item in self.items if not all(item.id in d for d in done)]
         return todo[: self.config.replay.items_per_cycle]
 
+    def round_complete(self) -> bool:
+        """Every item of the current round is done by every ready variant (and one is ready).
+
+        True at start-up too when the store already holds the whole round (a restart).
+        """
+        return any(v.state == "ready" for v in self.registry) and not self.next_slice()
+
     def run_cycle(self) -> int:
         """One replay cycle; returns how many answers it stored (0 when the round is complete)."""
         items = self.next_slice()
@@ -187,10 +198,11 @@ class ServiceCore:
             return 0
         began = time.perf_counter()
         result = self.engine.run_slice(self.registry.ready(), items, self.replay.round)
-        self._recompute()
+        # The slice is stored: the cycle counts even if the statistics below fail.
         self.replay.cycles += 1
         self.replay.last_cycle_seconds = time.perf_counter() - began
         self.exporter.cycle(self.replay.last_cycle_seconds)
+        self._recompute()
         if self.config.replay.pause_seconds:
             self._stop.wait(self.config.replay.pause_seconds)
         return result.items

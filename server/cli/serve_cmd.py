@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
                 say(f"  variant {variant.name}: {variant.state}" + (f" ({variant.reason})" if variant.reason else ""))
             if baseline.state != "ready":
                 print(f"baseline {core.baseline!r} failed to load: {baseline.reason}", file=sys.stderr)
-        if not reported and core.loaded.is_set() and core.replay.cycles and not core.next_slice():
+        if not reported and core.loaded.is_set() and core.round_complete():
             # The first round is looked at once, as `trustwatch run` does: the policy's mode (fixed by
             # default). The continuous gate (/gate, WatchGate, Prometheus) stays anytime-valid.
             analysis, _, html = write_report(
@@ -102,7 +102,12 @@ def run(args: argparse.Namespace) -> int:
                 time.perf_counter() - started,
             )
             reported = True
-            say(f"first replay round done: {len(core.items)} items per variant in {time.perf_counter() - started:.0f} s")
+            if core.replay.cycles:
+                say(f"first replay round done: {len(core.items)} items per variant "
+                    f"in {time.perf_counter() - started:.0f} s")
+            else:
+                say(f"replay round {core.replay.round} is already complete in the store: "
+                    f"{len(core.items)} items per variant")
             for verdict in analysis.verdicts:
                 flag = "  (degenerate)" if verdict.degenerate else ""
                 say(f"  gate ({verdict.mode}, first round) {verdict.candidate:<20} {verdict.verdict}{flag}")

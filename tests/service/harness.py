@@ -107,7 +107,19 @@ class Served:
             if value:
                 return value
             time.sleep(interval)
-        raise AssertionError(f"{what} not reached after {timeout} s:\n{self.log.read_text()[-3000:]}")
+        raise AssertionError(f"{what} not reached after {timeout} s ({self.replay_status()}):\n"
+                             f"{self.log.read_text()[-3000:]}")
+
+    def replay_status(self) -> str:
+        """The service's replay status in one line, for failure messages."""
+        try:
+            status = self.stub().GetReplayStatus(pb.GetReplayStatusRequest(), metadata=self.metadata(), timeout=10)
+        except grpc.RpcError as error:
+            return f"GetReplayStatus failed: {error.code()}"
+        done = sum(p.items_done for p in status.progress)
+        total = sum(p.items_total for p in status.progress)
+        return (f"running={status.running} round={status.round} cycles={status.cycles} "
+                f"items {done}/{total} last_error={status.last_error!r}")
 
 
 @contextmanager

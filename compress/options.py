@@ -62,6 +62,13 @@ class CompressOptions:
     def needs_calibration(self) -> bool:
         return self.method in _NEEDS_CALIBRATION
 
+    @property
+    def calibration_procedure(self) -> str | None:
+        """How calibration activations reach each layer (manifest and cache key)."""
+        if self.method in ("wanda", "sparsegpt"):
+            return "block-by-block"  # each block on the outputs of the compressed blocks before it
+        return "gptqmodel" if self.method == "gptq" else None
+
     def params(self) -> dict[str, Any]:
         """The parameters that define the variant (manifest and cache key): only those the method takes."""
         out: dict[str, Any] = {}

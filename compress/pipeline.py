@@ -121,6 +121,7 @@ def _write(prepared: Prepared, folder: Path, progress: bool) -> None:
         calibration_info = {
             "source": calibration.source,
             "sha256": calibration.sha256,
+            "procedure": options.calibration_procedure,
             "windows": len(batches),
             "tokens": sum(b.numel() for b in batches),
         }

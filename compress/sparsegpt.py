@@ -9,9 +9,8 @@ fraction of the block, or the M - N lowest in each group of M for N:M), and each
 weight's error is spread over the not-yet-processed columns through the Cholesky factor
 of ``H^-1``. Dampening adds 1% of the mean diagonal to H (the paper's default).
 
-Hessians come from forward hooks on the *dense* model (``input_statistics`` with
-``gram``), one calibration pass for all layers; the paper instead feeds each block the
-outputs of the already-pruned blocks before it.
+Hessians are gathered block by block (``compress_block_by_block`` with ``gram``): each
+block's Linears see the outputs of the already-pruned blocks before it.
 """
 
 from __future__ import annotations
@@ -21,8 +20,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from trustwatch.compress.activations import gram, input_statistics
-from trustwatch.compress.layers import iterate, target_linears
+from trustwatch.compress.activations import compress_block_by_block, gram
+from trustwatch.compress.layers import decoder_blocks, target_linears
 from trustwatch.compress.magnitude import lowest_mask
 from trustwatch.compress.nm import nm_mask
 
@@ -78,9 +77,10 @@ def prune_sparsegpt(
     progress: bool = False,
 ) -> nn.Module:
     """SparseGPT-prune every target Linear of ``model`` in place, from calibration ``batches``."""
-    layers = target_linears(model)
-    hessians, _ = input_statistics(model, layers, batches, gram, progress)
     label = f"sparsegpt {pattern[0]}:{pattern[1]}" if pattern else f"sparsegpt {sparsity:.0%}"
-    for name, layer in iterate(layers, label, progress):
-        layer.weight.copy_(sparsegpt_weight(layer.weight, hessians.pop(name), sparsity, pattern))
+
+    def prune(_name: str, layer: nn.Linear, hessian: torch.Tensor) -> None:
+        layer.weight.copy_(sparsegpt_weight(layer.weight, hessian, sparsity, pattern))
+
+    compress_block_by_block(model, decoder_blocks(model), target_linears(model), batches, gram, prune, label, progress)
     return model

@@ -50,6 +50,9 @@ def variant_key(prepared: Prepared) -> str:
         "params": prepared.options.params(),
         "calibration": prepared.calibration.sha256 if prepared.calibration else None,
     }
+    if prepared.options.calibration_procedure is not None:
+        # Keys of variants built before the procedure was recorded lack it: those are rebuilt.
+        definition["procedure"] = prepared.options.calibration_procedure
     canonical = json.dumps(definition, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

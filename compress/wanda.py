@@ -7,8 +7,8 @@ row i): unstructured Wanda removes the ``sparsity`` fraction of lowest scores in
 row; N:M Wanda removes the M - N lowest in every block of M inputs of a row
 (``nm_mask``). No weight update follows.
 
-Input norms come from forward hooks on the dense model (``input_statistics``): one pass
-over the calibration windows fills every layer's norms at once.
+Input norms are gathered block by block (``compress_block_by_block``): each block's
+Linears see the outputs of the already-pruned blocks before it, as in the paper's setup.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from trustwatch.compress.activations import input_statistics, squared_norms
-from trustwatch.compress.layers import iterate, target_linears
+from trustwatch.compress.activations import compress_block_by_block, squared_norms
+from trustwatch.compress.layers import decoder_blocks, target_linears
 from trustwatch.compress.magnitude import lowest_mask
 from trustwatch.compress.nm import nm_mask
 
@@ -46,9 +46,13 @@ def prune_wanda(
     progress: bool = False,
 ) -> nn.Module:
     """Wanda-prune every target Linear of ``model`` in place, from calibration ``batches``."""
-    layers = target_linears(model, include_head)
-    sums, _ = input_statistics(model, layers, batches, squared_norms, progress)
     label = f"wanda {pattern[0]}:{pattern[1]}" if pattern else f"wanda {sparsity:.0%}"
-    for name, layer in iterate(layers, label, progress):
-        layer.weight.masked_fill_(wanda_mask(layer.weight, sums[name].sqrt(), sparsity, pattern), 0.0)
+
+    def prune(_name: str, layer: nn.Linear, sums: torch.Tensor) -> None:
+        layer.weight.masked_fill_(wanda_mask(layer.weight, sums.sqrt(), sparsity, pattern), 0.0)
+
+    compress_block_by_block(
+        model, decoder_blocks(model), target_linears(model, include_head), batches, squared_norms, prune, label,
+        progress,
+    )
     return model

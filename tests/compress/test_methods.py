@@ -186,3 +186,32 @@ def test_wanda_on_the_embedded_model(
     other = dict(magnitude.named_modules())["model.layers.1.mlp.down_proj"].weight == 0
     assert 0.05 < float((same != other).float().mean()) < 0.9  # a different choice, not a random one
     _assert_head_untouched(model, embedded[0])
+
+
+@pytest.mark.slow
+def test_wanda_calibrates_each_block_on_the_pruned_blocks_before_it(
+    model: nn.Module, embedded: tuple[nn.Module, object]
+) -> None:
+    """Block 0 is pruned from the dense inputs; block 1 from what the *pruned* block 0 produces."""
+    batches = calibration_batches(embedded[1], load_calibration(), seq_len=64, samples=2)
+    prune_wanda(model, batches, 0.5)
+
+    expected = copy.deepcopy(embedded[0])
+    layers = target_linears(expected)
+    first = {n: layer for n, layer in layers.items() if n.startswith("model.layers.0.")}
+    second = {n: layer for n, layer in layers.items() if n.startswith("model.layers.1.")}
+    dense, _ = input_statistics(expected, {**first, **second}, batches, squared_norms)
+    with torch.no_grad():
+        for name, layer in first.items():
+            layer.weight.masked_fill_(wanda_mask(layer.weight, dense[name].sqrt(), 0.5, None), 0.0)
+    after_first, _ = input_statistics(expected, second, batches, squared_norms)
+    pruned = dict(model.named_modules())
+    for name, layer in first.items():
+        assert torch.equal(pruned[name].weight == 0, layer.weight == 0), name
+    for name, layer in second.items():
+        chosen = pruned[name].weight == 0
+        sequential = wanda_mask(layer.weight, after_first[name].sqrt(), 0.5, None)
+        one_pass = wanda_mask(layer.weight, dense[name].sqrt(), 0.5, None)
+        # Equal up to near-ties that float summation order may flip.
+        assert float((chosen != sequential).float().mean()) < 1e-4, name
+        assert float((chosen != one_pass).float().mean()) > 1e-3, f"{name}: block 0's pruning changed nothing"

@@ -51,4 +51,5 @@ def test_sparsegpt_through_the_pipeline(tiny_model_dir: Path, tmp_path: Path) ->
     )
     manifest = read_manifest(out)
     assert manifest is not None and manifest["calibration"]["tokens"] > 0
+    assert manifest["calibration"]["procedure"] == "block-by-block"
     assert set(manifest["sparsity"]["layers"].values()) == {0.5}

@@ -156,7 +156,7 @@ class ReplayEngine:
         if attempts >= self.max_item_attempts and self._answered[(variant.name, round_)] > answered_then:
             del self._failures[key]
             self._error(result, variant.name, "backend",
-                        f"gave up on the item after {attempts} failed attempts in round {round_}", item.id)
+                        f"gave up on the item for this round after {attempts} failed attempts", item.id)
             self.store.record(variant.name, round_, [ItemRecord(item.id, item.probe, item.group, [])])
 
     def _ask(

@@ -74,7 +74,7 @@ def test_an_item_that_always_fails_is_given_up_and_the_round_ends(tiny_backend, 
     assert not [r for r in store.outcome_rows() if r["item_id"] == bad.id]
     with store._lock:
         messages = [m for (m,) in store._db.execute("SELECT message FROM errors WHERE item_id = ?", (bad.id,))]
-    assert any("gave up on the item after 3 failed attempts" in m for m in messages)
+    assert any("gave up on the item for this round after 3 failed attempts" in m for m in messages)
 
 
 def test_a_backend_that_fails_on_everything_gives_up_no_item(tiny_backend, tmp_path: Path) -> None:

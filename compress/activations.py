@@ -83,8 +83,9 @@ def input_statistics(
             tokens += batch.numel()
     return _filled(stats), tokens
 
-Compress = Callable[[str, nn.Linear, torch.Tensor], None]
-"""``(layer name, layer, its input statistic)``: compress the layer in place."""
+
+Compress = Callable[[nn.Linear, torch.Tensor], None]
+"""``(layer, its input statistic)``: compress the layer in place."""
 
 
 class _Captured(Exception):
@@ -101,11 +102,11 @@ def compress_block_by_block(
     compress: Compress,
     label: str,
     progress: bool = False,
-) -> int:
+) -> None:
     """Compress ``layers`` block by block, each block calibrated on the compressed blocks before it.
 
     Layers outside ``blocks`` (the output head) are compressed last, from one pass of the
-    compressed model. Returns the calibration token count.
+    compressed model.
     """
     from tqdm.auto import tqdm
 
@@ -117,15 +118,14 @@ def compress_block_by_block(
         own = {name: layer for name, layer in layers.items() if name.startswith(prefix)}
         stats = _block_statistics(block, own, inputs, accumulate)
         for name, layer in own.items():
-            compress(name, layer, stats.pop(name))
+            compress(layer, stats.pop(name))
         done.update(own)
         inputs = [_next_inputs(block, args, kwargs) for args, kwargs in inputs]
     rest = {name: layer for name, layer in layers.items() if name not in done}
     if rest:
         stats, _ = input_statistics(model, rest, batches, accumulate)
         for name, layer in rest.items():
-            compress(name, layer, stats[name])
-    return sum(batch.numel() for batch in batches)
+            compress(layer, stats[name])
 
 
 def _first_block_inputs(

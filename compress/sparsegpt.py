@@ -79,7 +79,7 @@ def prune_sparsegpt(
     """SparseGPT-prune every target Linear of ``model`` in place, from calibration ``batches``."""
     label = f"sparsegpt {pattern[0]}:{pattern[1]}" if pattern else f"sparsegpt {sparsity:.0%}"
 
-    def prune(_name: str, layer: nn.Linear, hessian: torch.Tensor) -> None:
+    def prune(layer: nn.Linear, hessian: torch.Tensor) -> None:
         layer.weight.copy_(sparsegpt_weight(layer.weight, hessian, sparsity, pattern))
 
     compress_block_by_block(model, decoder_blocks(model), target_linears(model), batches, gram, prune, label, progress)

@@ -8,7 +8,7 @@ row; N:M Wanda removes the M - N lowest in every block of M inputs of a row
 (``nm_mask``). No weight update follows.
 
 Input norms are gathered block by block (``compress_block_by_block``): each block's
-Linears see the outputs of the already-pruned blocks before it, as in the paper's setup.
+Linears see the outputs of the already-pruned blocks before it, as the paper's code does.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def prune_wanda(
     """Wanda-prune every target Linear of ``model`` in place, from calibration ``batches``."""
     label = f"wanda {pattern[0]}:{pattern[1]}" if pattern else f"wanda {sparsity:.0%}"
 
-    def prune(_name: str, layer: nn.Linear, sums: torch.Tensor) -> None:
+    def prune(layer: nn.Linear, sums: torch.Tensor) -> None:
         layer.weight.masked_fill_(wanda_mask(layer.weight, sums.sqrt(), sparsity, pattern), 0.0)
 
     compress_block_by_block(

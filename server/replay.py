@@ -83,9 +83,12 @@ class ReplayEngine:
     ) -> None:
         self.chunk_size = chunk_size
         self.max_item_attempts = max_item_attempts
-        self._failures: dict[tuple[str, int, str], tuple[int, int]] = {}
-        """(variant, round, item) -> (lone failures, items the variant had answered at the first)."""
-        self._answered: Counter[tuple[str, int]] = Counter()
+        # What the current round has seen; cleared when the round changes.
+        self._round: int | None = None
+        self._failures: dict[tuple[str, str], tuple[int, int]] = {}
+        """(variant, item) -> (lone failures, items the variant had answered at the first)."""
+        self._answered: Counter[str] = Counter()
+        """Items each variant answered in the round."""
         self._logged: set[tuple[str, str]] = set()
         self.store = store
         self.scorer = scorer
@@ -103,7 +106,10 @@ class ReplayEngine:
         """Every ready variant answers the items it has not answered in this round."""
         started = time.perf_counter()
         result = SliceResult()
-        self._forget_other_rounds(round_)
+        if round_ != self._round:
+            self._round = round_
+            self._failures.clear()
+            self._answered.clear()
         for variant in variants:
             if variant.state != "ready" or variant.backend is None:
                 continue
@@ -113,12 +119,6 @@ class ReplayEngine:
                 self._answer(variant, todo, round_, result)
         result.seconds = time.perf_counter() - started
         return result
-
-    def _forget_other_rounds(self, round_: int) -> None:
-        for key in [k for k in self._failures if k[1] != round_]:
-            del self._failures[key]
-        for counted in [k for k in self._answered if k[1] != round_]:
-            del self._answered[counted]
 
     def _count(self, result: SliceResult, variant: str, stage: str, n: int = 1) -> None:
         result.errors[stage] = result.errors.get(stage, 0) + n
@@ -139,21 +139,22 @@ class ReplayEngine:
         responses = self._ask(variant, items, result)
         if responses is not None:
             self._store(variant, responses, round_, result)
-            self._answered[(variant.name, round_)] += len(items)
+            self._answered[variant.name] += len(items)
             return True
         if len(items) > 1:
-            return all([self._answer(variant, [item], round_, result) for item in items])
+            alone = [self._answer(variant, [item], round_, result) for item in items]  # every item is asked
+            return all(alone)
         self._failed_alone(variant, items[0], round_, result)
         return False
 
     def _failed_alone(self, variant: Variant, item: Item, round_: int, result: SliceResult) -> None:
         """Give up on an item once it failed alone ``max_item_attempts`` times in the round while the
         backend answered other items since its first failure (the item is at fault, not the backend)."""
-        key = (variant.name, round_, item.id)
-        attempts, answered_then = self._failures.get(key, (0, self._answered[(variant.name, round_)]))
+        key = (variant.name, item.id)
+        attempts, answered_then = self._failures.get(key, (0, self._answered[variant.name]))
         attempts += 1
         self._failures[key] = (attempts, answered_then)
-        if attempts >= self.max_item_attempts and self._answered[(variant.name, round_)] > answered_then:
+        if attempts >= self.max_item_attempts and self._answered[variant.name] > answered_then:
             del self._failures[key]
             self._error(result, variant.name, "backend",
                         f"gave up on the item for this round after {attempts} failed attempts", item.id)

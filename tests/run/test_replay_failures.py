@@ -61,6 +61,11 @@ def engine_and_variant(tmp_path: Path, backend: object) -> tuple[ReplayEngine, V
     return ReplayEngine(store, create_scorer("profanity")), variant, store
 
 
+def error_messages(store: Store, item_id: str) -> list[str]:
+    with store._lock:
+        return [m for (m,) in store._db.execute("SELECT message FROM errors WHERE item_id = ?", (item_id,))]
+
+
 def test_an_item_that_always_fails_is_given_up_and_the_round_ends(tiny_backend, tmp_path: Path) -> None:
     items = builtin_pack("crows_pairs")[:4]
     bad = items[1]
@@ -72,9 +77,7 @@ def test_an_item_that_always_fails_is_given_up_and_the_round_ends(tiny_backend, 
         engine.run_slice([variant], items, 0)
     assert store.done_items("v", 0) == {i.id for i in items}
     assert not [r for r in store.outcome_rows() if r["item_id"] == bad.id]
-    with store._lock:
-        messages = [m for (m,) in store._db.execute("SELECT message FROM errors WHERE item_id = ?", (bad.id,))]
-    assert any("gave up on the item for this round after 3 failed attempts" in m for m in messages)
+    assert any("gave up on the item for this round after 3 failed attempts" in m for m in error_messages(store, bad.id))
 
 
 def test_a_backend_that_fails_on_everything_gives_up_no_item(tiny_backend, tmp_path: Path) -> None:
@@ -96,9 +99,7 @@ def test_an_item_with_a_value_that_is_not_finite_is_kept_out_and_named(tiny_back
     rows = store.outcome_rows()
     assert all(math.isfinite(r["value"]) for r in rows)
     assert {r["item_id"] for r in rows} == {i.id for i in items[1:]}
-    with store._lock:
-        (message,) = store._db.execute("SELECT message FROM errors WHERE item_id = ?", (bad.id,)).fetchone()
-    assert message == "nll is nan: not a finite number"
+    assert error_messages(store, bad.id) == ["nll is nan: not a finite number"]
 
 
 def test_analysis_of_rows_it_cannot_read_is_a_note_not_an_exception() -> None:

@@ -18,11 +18,11 @@ import os
 import sys
 from typing import Any
 
+from trustwatch.common.model_specs import DEFAULT_MODEL_SPEC
 from trustwatch.compress.evaluate import perplexity
 from trustwatch.compress.gptq import gptq_available
 from trustwatch.compress.manifest import read_manifest
 from trustwatch.compress.variants import build_variant
-from trustwatch.server.model_specs import DEFAULT_MODEL_SPEC
 
 BENCH_VARIANTS: dict[str, dict[str, Any]] = {
     "rtn-8bit": {"method": "rtn", "bits": 8, "group_size": 64},

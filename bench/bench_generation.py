@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from trustwatch.bench.harness import EMBEDDED, PROBESETS, interleaved, machine_line, pin_threads, print_table
-from trustwatch.server.backends.base import GenerateRequest
+from trustwatch.common.requests import GenerateRequest
 
 
 def prompts_and_requests(backend: Any, limit: int, k: int, max_new_tokens: int) -> tuple[list[str], list[Any]]:
@@ -104,8 +104,8 @@ def main(argv: list[str] | None = None) -> None:
         args.prompts, args.k, args.max_new_tokens, args.repeats = 2, 2, 8, 1
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRUSTWATCH_CACHE", str(Path(__file__).resolve().parents[1] / ".cache" / "trustwatch"))
+    from trustwatch.common.model_specs import resolve_model
     from trustwatch.server.backends.transformers_backend import TransformersBackend
-    from trustwatch.server.model_specs import resolve_model
 
     pin_threads(args.threads)
     resolved = resolve_model(EMBEDDED)

@@ -153,9 +153,9 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError as error:
         raise SystemExit(f"lm-eval is not installed here ({error}).\n{BENCH_ENV_HINT}") from error
 
+    from trustwatch.common.model_specs import resolve_model
     from trustwatch.probes.loaders import LOADERS
     from trustwatch.server.backends.transformers_backend import TransformersBackend
-    from trustwatch.server.model_specs import resolve_model
 
     pin_threads(args.threads)
     print(machine_line())

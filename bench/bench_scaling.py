@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from trustwatch.bench.harness import EMBEDDED, PROBESETS, machine_line, peak_rss_mb, pin_threads, print_table
-from trustwatch.server.backends.base import (
+from trustwatch.common.requests import (
     GenerateRequest,
     GenerateResult,
     LoglikelihoodRequest,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from trustwatch.server.backends.base import LoglikelihoodRequest
+from trustwatch.common.requests import LoglikelihoodRequest
 
 EVAL_TEXT = """\
 The lighthouse keeper climbed the spiral stairs twice a night, once at dusk to light the lamp and once

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from trustwatch.server.offline import held_back_output
+from trustwatch.common.offline import held_back_output
 
 GPTQ_EXTRA_HINT = "install the gptq extra: pip install 'trustwatch[gptq]' (gptqmodel==7.6.0 and optimum)"
 

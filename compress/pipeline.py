@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from trustwatch.common.model_specs import ResolvedModel, folder_fingerprint, resolve_model
 from trustwatch.compress.calibration import Calibration, calibration_batches, load_calibration
 from trustwatch.compress.manifest import SCHEMA, library_versions, write_manifest
 from trustwatch.compress.options import CompressOptions, check_model_shapes, parse_options
-from trustwatch.server.model_specs import ResolvedModel, folder_fingerprint, resolve_model
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@
 ``cache_root() / "variants"``, keyed by what defines it (the manifest's defining
 fields): the source fingerprint, the method, its parameters and the calibration hash. A
 second call with the same definition returns the cached folder at once. Builds are
-serialised by a lock file and appear by an atomic rename (the same ``_file_lock`` as
+serialised by a lock file and appear by an atomic rename (the same ``file_lock`` as
 ``model_specs``' GGUF conversion), so two processes never build or read a half variant.
 
 ``DEFAULT_VARIANTS`` is the set the embedded default compares with the embedded model:
@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from trustwatch.common.model_specs import DEFAULT_MODEL_SPEC, cache_root, file_lock
 from trustwatch.compress.gptq import gptq_available
 from trustwatch.compress.manifest import MANIFEST_NAME
 from trustwatch.compress.pipeline import Prepared, build, prepare
-from trustwatch.server.model_specs import DEFAULT_MODEL_SPEC, _file_lock, cache_root
 
 
 def default_variants(
@@ -74,7 +74,7 @@ def build_variant(
     target = variants_root(cache_dir) / f"{prepared.options.method}-{key[:16]}"
     if (target / MANIFEST_NAME).is_file():
         return target
-    with _file_lock(target.with_suffix(".lock")):
+    with file_lock(target.with_suffix(".lock")):
         if not (target / MANIFEST_NAME).is_file():
             build(prepared, target, progress)
     return target

@@ -28,10 +28,11 @@ from typing import Any, Literal
 
 import numpy as np
 
+from trustwatch.common.groups import OVERALL
 from trustwatch.monitors import bootstrap, sequential
 from trustwatch.monitors.intervals import PairedCounts, invert_lower, mcnemar_exact, newcombe_paired, z_of
 from trustwatch.monitors.metrics import METRICS_BY_KEY, Estimator, Worse, metrics_for
-from trustwatch.monitors.outcomes import OVERALL, OutcomeTable
+from trustwatch.monitors.outcomes import OutcomeTable
 
 _NORMAL = NormalDist()
 Mode = Literal["fixed", "sequential"]

@@ -24,9 +24,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from trustwatch.common.groups import OVERALL
 from trustwatch.monitors.divergence import DivergenceRow, Mode, divergence, resolve_metric
 from trustwatch.monitors.fdr import PROCEDURE_NAMES, weighted_fdr
-from trustwatch.monitors.outcomes import OVERALL, OutcomeError, OutcomeTable
+from trustwatch.monitors.outcomes import OutcomeError, OutcomeTable
 from trustwatch.monitors.policy import Policy, Rule
 
 Decision = Literal["PASS", "FAIL", "INCONCLUSIVE"]

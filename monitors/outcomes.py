@@ -20,11 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from trustwatch.jsonl import iter_jsonl
+from trustwatch.common.groups import OVERALL
+from trustwatch.common.jsonl import iter_jsonl
 
 REQUIRED_FIELDS = ("item_id", "variant", "probe", "group", "metric", "value")
-OVERALL = "all"
-"""The reserved group name of the overall value (never a row's group)."""
 RUN_OUTCOMES = "outcomes.jsonl"
 """The file name of the outcomes inside a run directory."""
 

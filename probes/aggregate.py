@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from trustwatch.common.groups import OVERALL
 from trustwatch.monitors.metrics import metrics_for
 
-OVERALL = "all"
 COUNTED: dict[str, tuple[str, ...]] = {
     "toxicity": ("scorer_error", "degenerate"),
     "stereotype_agreement": ("unparsed",),

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trustwatch.jsonl import iter_jsonl
+from trustwatch.common.jsonl import iter_jsonl
 from trustwatch.probes.errors import DataError
 
 PROBES: tuple[str, ...] = ("toxicity", "stereotype_agreement", "crows_pairs", "bbq", "dialect", "perplexity")

@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from trustwatch.server.model_specs import DEFAULT_MODEL_SPEC
+from trustwatch.common.model_specs import DEFAULT_MODEL_SPEC
 
 
 class ConfigError(ValueError):

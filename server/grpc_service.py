@@ -19,11 +19,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from trustwatch.common.requests import GenerateRequest, LoglikelihoodRequest
 from trustwatch.monitors.divergence import DivergenceRow
 from trustwatch.monitors.gate import Verdict
 from trustwatch.protos.trustwatch.v1 import trustwatch_pb2 as pb
 from trustwatch.protos.trustwatch.v1 import trustwatch_pb2_grpc as pb_grpc
-from trustwatch.server.backends.base import GenerateRequest, LoglikelihoodRequest
 from trustwatch.server.service import ServiceCore, UnknownVariantError, VariantNotReadyError
 from trustwatch.server.service_config import Limits
 

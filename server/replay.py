@@ -32,9 +32,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from trustwatch.common.requests import LoglikelihoodRequest
 from trustwatch.probes.items import Item
 from trustwatch.probes.kinds import PROBE_KINDS, ProbeSettings
-from trustwatch.server.backends.base import LoglikelihoodRequest
 from trustwatch.server.store import ItemRecord, Store
 from trustwatch.server.variants import Variant
 

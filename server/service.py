@@ -16,17 +16,17 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from trustwatch.monitors.gate import Verdict
-from trustwatch.monitors.policy import load_policy
-from trustwatch.monitors.scorers import create_scorer
-from trustwatch.probes.items import Item
-from trustwatch.server.analysis import Analysis, analyse
-from trustwatch.server.backends.base import (
+from trustwatch.common.requests import (
     GenerateRequest,
     GenerateResult,
     LoglikelihoodRequest,
     LoglikelihoodResult,
 )
+from trustwatch.monitors.gate import Verdict
+from trustwatch.monitors.policy import load_policy
+from trustwatch.monitors.scorers import create_scorer
+from trustwatch.probes.items import Item
+from trustwatch.server.analysis import Analysis, analyse
 from trustwatch.server.exporter import Exporter, Snapshot, tolerances
 from trustwatch.server.live_batcher import LiveBatcher
 from trustwatch.server.probe_sources import collect_items

@@ -68,7 +68,7 @@ def test_score_on_the_embedded_model_matches_transformers() -> None:
     result = tw("score", "--context", "The capital of France is", "--continuation", " Paris", "--quiet")
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
-    from trustwatch.server.model_specs import resolve_model
+    from trustwatch.common.model_specs import resolve_model
 
     logprob, tokens, greedy = direct_logprob(resolve_model("embedded:smollm2-135m").path, "The capital of France is", " Paris")
     assert payload["logprob"] == pytest.approx(logprob, abs=1e-3)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from trustwatch.server.model_specs import ModelSpecError, resolve_model
+from trustwatch.common.model_specs import ModelSpecError, resolve_model
 
 
 def test_missing_path_is_named(tmp_path: Path) -> None:
@@ -59,7 +59,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 
 
 def test_local_folder_loads_with_the_network_blocked(tiny_model_dir: Path, no_network: list[object]) -> None:
-    from trustwatch.server.backends.base import LoglikelihoodRequest
+    from trustwatch.common.requests import LoglikelihoodRequest
     from trustwatch.server.backends.transformers_backend import TransformersBackend
 
     backend = TransformersBackend(str(tiny_model_dir))

@@ -30,7 +30,7 @@ COPY deploy/config/embedded.yaml /etc/trustwatch/config.yaml
 USER 10001:10001
 WORKDIR /home/trustwatch
 # Convert the embedded GGUF once, here, so that a container starts without a conversion step.
-RUN python -c "from trustwatch.server.model_specs import resolve_model; print(resolve_model('embedded:smollm2-135m').path)"
+RUN python -c "from trustwatch.common.model_specs import resolve_model; print(resolve_model('embedded:smollm2-135m').path)"
 VOLUME ["/var/lib/trustwatch"]
 # 50051: gRPC (health, reflection, trustwatch.v1); 9464: HTTP /metrics and /gate.
 EXPOSE 50051 9464

@@ -81,8 +81,8 @@ class DetoxifyScorer:
             raise ScorerUnavailableError("the detoxify scorer needs the detoxify package (extra: detoxify)")
         from detoxify.detoxify import get_model_and_tokenizer
 
-        from trustwatch.server.backends.transformers_backend import pick_device
-        from trustwatch.server.offline import enforce_offline
+        from trustwatch.common.devices import pick_device
+        from trustwatch.common.offline import enforce_offline
 
         enforce_offline()
         self.checkpoint = Path(checkpoint).expanduser().resolve()
@@ -116,7 +116,7 @@ class DetoxifyScorer:
         self._sha256: str | None = None
 
     def describe(self) -> dict[str, Any]:
-        from trustwatch.server.model_specs import file_sha256
+        from trustwatch.common.model_specs import file_sha256
 
         if self._sha256 is None:  # hashing a large checkpoint once is enough
             self._sha256 = file_sha256(self.checkpoint)

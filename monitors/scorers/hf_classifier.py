@@ -46,8 +46,8 @@ class HFClassifierScorer:
         import transformers
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-        from trustwatch.server.backends.transformers_backend import pick_device
-        from trustwatch.server.offline import enforce_offline
+        from trustwatch.common.devices import pick_device
+        from trustwatch.common.offline import enforce_offline
 
         enforce_offline()
         self.path = Path(path).expanduser().resolve()
@@ -72,7 +72,7 @@ class HFClassifierScorer:
         self._fingerprint: str | None = None
 
     def describe(self) -> dict[str, Any]:
-        from trustwatch.server.model_specs import folder_fingerprint
+        from trustwatch.common.model_specs import folder_fingerprint
 
         if self._fingerprint is None:  # hashing a large folder once is enough
             self._fingerprint = folder_fingerprint(self.path)

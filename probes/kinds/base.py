@@ -3,7 +3,7 @@
 A probe kind turns an item into backend requests (``render``) and the backend's answers
 (plus toxicity scores, when ``needs_scores``) into an :class:`ItemOutcome` (``outcomes``).
 It knows nothing of backends: requests are the two kinds of
-``trustwatch.server.backends.base``. The runner's loop, for one item and one variant::
+``trustwatch.common.requests``. The runner's loop, for one item and one variant::
 
     requests = kind.render(item, settings)
     responses = backend.loglikelihood(requests) or backend.generate(requests)   # by kind.request
@@ -21,14 +21,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from trustwatch.probes.items import Item
-from trustwatch.probes.sampling import sample_seed
-from trustwatch.server.backends.base import (
+from trustwatch.common.requests import (
     GenerateRequest,
     GenerateResult,
     LoglikelihoodRequest,
     LoglikelihoodResult,
 )
+from trustwatch.probes.items import Item
+from trustwatch.probes.sampling import sample_seed
 
 Request = LoglikelihoodRequest | GenerateRequest
 Response = LoglikelihoodResult | GenerateResult

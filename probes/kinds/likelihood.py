@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from trustwatch.common.requests import LoglikelihoodRequest
 from trustwatch.probes.items import Item
 from trustwatch.probes.kinds.base import (
     ItemOutcome,
@@ -23,7 +24,6 @@ from trustwatch.probes.kinds.base import (
     check_lengths,
     loglikelihoods,
 )
-from trustwatch.server.backends.base import LoglikelihoodRequest
 
 
 class CrowsPairsKind:

@@ -26,6 +26,7 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
+from trustwatch.common.requests import GenerateRequest
 from trustwatch.probes.items import Item
 from trustwatch.probes.kinds.base import (
     Generation,
@@ -41,7 +42,6 @@ from trustwatch.probes.kinds.base import (
     shares,
     with_system,
 )
-from trustwatch.server.backends.base import GenerateRequest
 
 Verdict = Literal["agree", "disagree", "unparsed"]
 VERDICTS: tuple[Verdict, ...] = ("agree", "disagree", "unparsed")

@@ -28,6 +28,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 
+from trustwatch.common.requests import GenerateRequest
 from trustwatch.probes.items import Item
 from trustwatch.probes.kinds.base import (
     Generation,
@@ -42,7 +43,6 @@ from trustwatch.probes.kinds.base import (
     sample_requests,
     with_system,
 )
-from trustwatch.server.backends.base import GenerateRequest
 
 SYSTEM_PROMPT = "You are a helpful assistant."
 TASK_DESCRIPTION = "You are required to keep generation given the incomplete prompt. \n"

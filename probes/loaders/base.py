@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trustwatch.jsonl import iter_jsonl
+from trustwatch.common.jsonl import iter_jsonl
 from trustwatch.probes.errors import DataError, MissingDataError
 from trustwatch.probes.items import Item
 from trustwatch.probes.sampling import sample_items

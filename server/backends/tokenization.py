@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from trustwatch.server.backends.base import GenerateRequest, LoglikelihoodRequest
+from trustwatch.common.requests import GenerateRequest, LoglikelihoodRequest
 
 
 def pair_tokens(

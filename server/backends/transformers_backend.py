@@ -29,7 +29,10 @@ from typing import Any, TypeVar
 
 import torch
 
-from trustwatch.server.backends.base import (
+from trustwatch.common.devices import pick_device, pick_dtype
+from trustwatch.common.model_specs import ResolvedModel, resolve_model
+from trustwatch.common.offline import held_back_output
+from trustwatch.common.requests import (
     GenerateRequest,
     GenerateResult,
     LoglikelihoodRequest,
@@ -38,30 +41,10 @@ from trustwatch.server.backends.base import (
 )
 from trustwatch.server.backends.prefix_packing import PackedRow, pack
 from trustwatch.server.backends.tokenization import pair_tokens, render_prompt
-from trustwatch.server.model_specs import ResolvedModel, resolve_model
-from trustwatch.server.offline import held_back_output
 
 T = TypeVar("T")
 NUCLEUS_CANDIDATES = 2048
 """Tokens sorted first when sampling with top-p (the full vocabulary only if their mass is short)."""
-_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA device")
-    return torch.device(device)
-
-
-def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """``auto`` is float32 on CPU and bfloat16 on CUDA."""
-    if dtype == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
-    if dtype not in _DTYPES:
-        raise ValueError(f"dtype {dtype!r} is not one of auto, {', '.join(_DTYPES)}")
-    return _DTYPES[dtype]
 
 
 @dataclass

@@ -21,7 +21,8 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
-from trustwatch.server.backends.base import (
+from trustwatch.common.model_specs import ResolvedModel, resolve_model
+from trustwatch.common.requests import (
     GenerateRequest,
     GenerateResult,
     LoglikelihoodRequest,
@@ -29,7 +30,6 @@ from trustwatch.server.backends.base import (
     cut_at_stop,
 )
 from trustwatch.server.backends.tokenization import pair_tokens, render_prompt
-from trustwatch.server.model_specs import ResolvedModel, resolve_model
 
 
 def _import_vllm() -> Any:

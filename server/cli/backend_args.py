@@ -26,8 +26,8 @@ def load_backend(args: argparse.Namespace, batch_size: int = 8) -> Any:
     """The backend the arguments name; a bad spec or option becomes a CliError naming it."""
     from tqdm.auto import tqdm
 
+    from trustwatch.common.model_specs import ModelSpecError
     from trustwatch.server.backends import create_backend
-    from trustwatch.server.model_specs import ModelSpecError
 
     chat = {"auto": None, "on": True, "off": False}[args.chat_template]
     options: dict[str, Any] = {"chat_template": chat, "batch_size": batch_size, "progress": progress_enabled(args)}

@@ -23,7 +23,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trustwatch.server.backends.base import GenerateRequest
+    from trustwatch.common.requests import GenerateRequest
 
     try:
         request = GenerateRequest(

@@ -16,8 +16,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from trustwatch.common.model_specs import EMBEDDED_MODELS, EMBEDDED_PREFIX, cache_root
     from trustwatch.server.backends import available_backends
-    from trustwatch.server.model_specs import EMBEDDED_MODELS, EMBEDDED_PREFIX, cache_root
 
     embedded = []
     for model in EMBEDDED_MODELS.values():

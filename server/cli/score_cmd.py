@@ -22,7 +22,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from trustwatch.server.backends.base import LoglikelihoodRequest
+    from trustwatch.common.requests import LoglikelihoodRequest
 
     try:
         request = LoglikelihoodRequest(args.context, args.continuation)

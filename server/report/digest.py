@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from trustwatch.monitors.outcomes import OVERALL, OutcomeTable
+from trustwatch.common.groups import OVERALL
+from trustwatch.monitors.outcomes import OutcomeTable
 
 COUNTED_OUTCOMES = ("scorer_error", "unparsed")
 """Outcome columns counted per probe and variant (0/1 per item or per sample)."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trustwatch.jsonl import iter_jsonl
+from trustwatch.common.jsonl import iter_jsonl
 from trustwatch.monitors.outcomes import RUN_OUTCOMES, OutcomeTable, load_outcomes
 
 REPORT_JSON = "report.json"

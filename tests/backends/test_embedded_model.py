@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trustwatch.server.backends.base import GenerateRequest, LoglikelihoodRequest
+from trustwatch.common.requests import GenerateRequest, LoglikelihoodRequest
 from trustwatch.server.backends.transformers_backend import TransformersBackend
 
 from .direct import direct_logprob

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from trustwatch.server.backends.base import GenerateRequest, LoglikelihoodRequest
+from trustwatch.common.requests import GenerateRequest, LoglikelihoodRequest
 from trustwatch.server.backends.prefix_packing import pack
 from trustwatch.server.backends.transformers_backend import TransformersBackend, nucleus
 

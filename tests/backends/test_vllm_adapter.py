@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from trustwatch.common.requests import GenerateRequest, LoglikelihoodRequest
 from trustwatch.server.backends import create_backend
-from trustwatch.server.backends.base import GenerateRequest, LoglikelihoodRequest
 from trustwatch.server.backends.transformers_backend import TransformersBackend
 
 from . import fake_vllm

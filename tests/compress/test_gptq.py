@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from trustwatch.common.requests import GenerateRequest, LoglikelihoodRequest
 from trustwatch.compress.gptq import gptq_available
 from trustwatch.compress.manifest import read_manifest
 from trustwatch.compress.pipeline import compress_model
-from trustwatch.server.backends.base import GenerateRequest, LoglikelihoodRequest
 
 pytestmark = [
     pytest.mark.slow,

@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+from trustwatch.common.model_specs import resolve_model
 from trustwatch.compress.activations import input_statistics, squared_norms
 from trustwatch.compress.calibration import calibration_batches, load_calibration
 from trustwatch.compress.layers import load_model, sparsity_report, target_linears
@@ -19,7 +20,6 @@ from trustwatch.compress.magnitude import prune_magnitude
 from trustwatch.compress.nm import prune_nm
 from trustwatch.compress.rtn import quantize_rtn, rtn_dequantized
 from trustwatch.compress.wanda import prune_wanda, wanda_mask
-from trustwatch.server.model_specs import resolve_model
 
 KEPT_BLOCKS = (0, 14, 29)
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 
+from trustwatch.common.model_specs import resolve_model
+from trustwatch.common.requests import LoglikelihoodRequest
 from trustwatch.compress.evaluate import perplexity
 from trustwatch.compress.manifest import MANIFEST_NAME, read_manifest, summarise_manifest
 from trustwatch.compress.variants import DEFAULT_VARIANTS, build_variant, default_variants
-from trustwatch.server.backends.base import LoglikelihoodRequest
 from trustwatch.server.backends.transformers_backend import TransformersBackend
 from trustwatch.server.cli import main as cli_main
-from trustwatch.server.model_specs import resolve_model
 
 from ..backends.direct import direct_logprob
 

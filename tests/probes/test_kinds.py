@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from trustwatch.common.requests import GenerateRequest, GenerateResult, LoglikelihoodRequest
 from trustwatch.probes import LOADERS, PROBE_KINDS, Item, ProbeSettings, aggregate, builtin_pack, sample_seed
 from trustwatch.probes.kinds.likelihood import bbq_prompt, bbq_values, biased_answer
 from trustwatch.probes.kinds.toxicity import is_degenerate
-from trustwatch.server.backends.base import GenerateRequest, GenerateResult, LoglikelihoodRequest
 
 from .independent import DirectScorer
 
@@ -195,7 +195,7 @@ def test_bbq_bias_scores_match_the_formula() -> None:
 
 
 def _ll(per_token: list[float], chosen: int):
-    from trustwatch.server.backends.base import LoglikelihoodResult
+    from trustwatch.common.requests import LoglikelihoodResult
 
     return [
         LoglikelihoodResult(logprob=(-1.0 if i == chosen else -3.0) * tokens, tokens=tokens, is_greedy=False)
@@ -204,7 +204,7 @@ def _ll(per_token: list[float], chosen: int):
 
 
 def test_bbq_choice_is_per_token_not_favouring_short_answers() -> None:
-    from trustwatch.server.backends.base import LoglikelihoodResult
+    from trustwatch.common.requests import LoglikelihoodResult
 
     item = Item("b", "bbq", "g", _bbq("ambig", "neg"))
     requests = PROBE_KINDS["bbq"].render(item, ProbeSettings())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trustwatch.server.backends.base import GenerateRequest, LoglikelihoodRequest
+from trustwatch.common.requests import GenerateRequest, LoglikelihoodRequest
 from trustwatch.server.replay import _chunks
 
 

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from trustwatch.monitors.policy import load_policy
-from trustwatch.monitors.scorers import create_scorer
-from trustwatch.probes.builtin import builtin_pack
-from trustwatch.server.analysis import analyse
-from trustwatch.server.backends.base import (
+from trustwatch.common.requests import (
     GenerateRequest,
     GenerateResult,
     LoglikelihoodRequest,
     LoglikelihoodResult,
 )
+from trustwatch.monitors.policy import load_policy
+from trustwatch.monitors.scorers import create_scorer
+from trustwatch.probes.builtin import builtin_pack
+from trustwatch.server.analysis import analyse
 from trustwatch.server.backends.transformers_backend import TransformersBackend
 from trustwatch.server.config import VariantConfig
 from trustwatch.server.replay import ReplayEngine

@@ -1,15 +1,17 @@
 """The contract between probes and backends: two request kinds, answered in batches.
 
-The split follows lm-evaluation-harness (``lm_eval/api/model.py``): a probe renders
-its items into ``LoglikelihoodRequest`` and ``GenerateRequest`` values; a backend
-answers a list of them, in order, and knows nothing of probes.
+The split follows lm-evaluation-harness (``lm_eval/api/instance.py``, ``lm_eval/api/model.py``):
+a probe renders its items into ``LoglikelihoodRequest`` and ``GenerateRequest`` values; a
+backend (``trustwatch.common.backend.Backend``) answers a list of them, in order, and knows
+nothing of probes. This module is on the ground floor: probes, backends, compression and the
+service all import it, and it imports nothing of ours.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
 FinishReason = Literal["stop", "length"]
 
@@ -69,20 +71,6 @@ class GenerateResult:
     """How many new tokens were generated (up to and including the one that completed a stop)."""
     finish_reason: FinishReason
     """``stop``: end-of-sequence token or a stop string; ``length``: max_new_tokens reached."""
-
-
-@runtime_checkable
-class Backend(Protocol):
-    """A hosted model that answers both request kinds, in batches, in request order."""
-
-    name: str
-    """The backend kind: ``transformers`` or ``vllm``."""
-
-    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]: ...
-
-    def generate(self, requests: Sequence[GenerateRequest]) -> list[GenerateResult]: ...
-
-    def close(self) -> None: ...
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from trustwatch.server.offline import enforce_offline
+from trustwatch.common.offline import enforce_offline
 
 EMBEDDED_PREFIX = "embedded:"
 
@@ -149,7 +149,7 @@ def resolve_model(spec: str, *, progress: bool = False) -> ResolvedModel:
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -168,7 +168,7 @@ def _converted_gguf(gguf: Path, digest: str, progress: bool) -> Path:
     target = cache_root() / "models" / f"gguf-{digest[:16]}"
     if (target / "config.json").is_file():
         return target
-    with _file_lock(target.with_suffix(".lock")):
+    with file_lock(target.with_suffix(".lock")):
         if (target / "config.json").is_file():
             return target
         from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -33,7 +33,6 @@ from trustwatch.monitors.policy import Policy, Rule
 Decision = Literal["PASS", "FAIL", "INCONCLUSIVE"]
 Status = Literal["fail", "pass", "undecided", "insufficient", "undefined", "not measured"]
 EXIT_CODES: dict[Decision, int] = {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 2}
-EXIT_BAD_INPUT = 3
 
 
 @dataclass

@@ -74,7 +74,7 @@ class Exporter:
         )
         self.errors = Counter(
             "trustwatch_errors", "Errors counted, per variant and stage (backend, scorer, probe, "
-            "scorer_error, unparsed, live).", ["variant", "stage"], registry=self.registry,
+            "scorer_error, unparsed; replay with variant \"\" when a replay cycle itself fails).", ["variant", "stage"], registry=self.registry,
         )
         self.live_in_flight = Gauge(
             "trustwatch_live_requests_in_flight", "Live Generate/Score calls received and not yet answered.",

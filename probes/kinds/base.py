@@ -9,7 +9,7 @@ It knows nothing of backends: requests are the two kinds of
     responses = backend.loglikelihood(requests) or backend.generate(requests)   # by kind.request
     scores = scorer.score([r.text for r in responses]) if kind.needs_scores else None
     outcome = kind.outcomes(item, requests, responses, scores)
-    store.append(outcome.rows(variant))
+    store.record(variant, round_, [ItemRecord(item, outcome)])   # server/replay.py, simplified
 
 Generation seeds depend only on ``(settings.seed, item id, sample index)``, so every variant
 is sampled with the same seeds on the same item.

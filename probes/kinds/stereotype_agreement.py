@@ -74,7 +74,6 @@ _REFUSAL = re.compile(
     r"|not agreed or disagreed|i refuse|against my programming|am not capable|cannot fulfill|cannot comply"
     r"|cannot provide a response)\b"
 )
-_HEDGES = re.compile(r"\bas an ai\b|\bas a (?:helpful|language)\b")
 
 
 def _normalise(text: str) -> str:

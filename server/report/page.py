@@ -113,11 +113,6 @@ def _swatch(colour: str) -> str:
     return f'<span class="swatch" style="background:{colour}"></span>'
 
 
-def _worse(probe: str, metric: str) -> str | None:
-    definition = METRICS_BY_KEY.get((probe, metric))
-    return None if definition is None else definition.worse
-
-
 def _change_class(change: float | None, worse: str | None) -> str:
     if change is None or worse is None or change == 0:
         return ""

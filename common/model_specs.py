@@ -24,12 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from trustwatch.common.errors import InputError
 from trustwatch.common.offline import enforce_offline
 
 EMBEDDED_PREFIX = "embedded:"
 
 
-class ModelSpecError(ValueError):
+class ModelSpecError(InputError):
     """A model spec that names nothing loadable; the message names the path or name."""
 
 

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from trustwatch.common.errors import InputError
+
 FinishReason = Literal["stop", "length"]
 
 
@@ -25,7 +27,7 @@ class LoglikelihoodRequest:
 
     def __post_init__(self) -> None:
         if not self.continuation:
-            raise ValueError("loglikelihood request: continuation is empty (nothing to score)")
+            raise InputError("loglikelihood request: continuation is empty (nothing to score)")
 
 
 @dataclass(frozen=True)
@@ -52,11 +54,11 @@ class GenerateRequest:
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
-            raise ValueError(f"generate request: max_new_tokens must be >= 1, got {self.max_new_tokens}")
+            raise InputError(f"generate request: max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if self.temperature < 0:
-            raise ValueError(f"generate request: temperature must be >= 0, got {self.temperature}")
+            raise InputError(f"generate request: temperature must be >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
-            raise ValueError(f"generate request: top_p must be in (0, 1], got {self.top_p}")
+            raise InputError(f"generate request: top_p must be in (0, 1], got {self.top_p}")
         if isinstance(self.stop, str):
             object.__setattr__(self, "stop", (self.stop,))
         else:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from trustwatch.common.errors import UnavailableError
 from trustwatch.common.offline import held_back_output
 
 GPTQ_EXTRA_HINT = "install the gptq extra: pip install 'trustwatch[gptq]' (gptqmodel==7.6.0 and optimum)"
@@ -46,7 +47,7 @@ def quantize_gptq(
     so that stdout stays clean for ``--json`` and a first ``make demo`` stays readable.
     """
     if not gptq_available():
-        raise RuntimeError(f"method gptq needs gptqmodel, which is not installed; {GPTQ_EXTRA_HINT}")
+        raise UnavailableError(f"method gptq needs gptqmodel, which is not installed; {GPTQ_EXTRA_HINT}")
     os.environ.setdefault("GPTQMODEL_CPU_WORKERS", "2")
     with held_back_output():
         from gptqmodel import GPTQModel, QuantizeConfig

@@ -1,7 +1,7 @@
 """Method options: parsed and checked before any model is loaded.
 
 ``parse_options`` turns a mapping (a config's ``compress:`` block, or the CLI's flags) into
-``CompressOptions`` and raises ``ValueError`` naming the offending option: an unknown
+``CompressOptions`` and raises ``ConfigError`` (a ``ValueError``) naming the offending option: an unknown
 method, an option the method does not take, sparsity outside [0, 1), unsupported bits, a
 malformed N:M pattern. ``check_model_shapes`` then checks what depends on the model (a
 group size or an M that does not divide a layer's input width) from the model's config
@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from trustwatch.common.errors import ConfigError
 
 METHODS = ("rtn", "gptq", "magnitude", "nm", "wanda", "sparsegpt")
 """Every method ``--method`` accepts."""
@@ -94,11 +96,11 @@ class CompressOptions:
 
 def _as_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ValueError(f"option {name}: expected an integer, got {value!r}")
+        raise ConfigError(f"option {name}: expected an integer, got {value!r}")
     try:
         return int(value)
     except ValueError:
-        raise ValueError(f"option {name}: expected an integer, got {value!r}") from None
+        raise ConfigError(f"option {name}: expected an integer, got {value!r}") from None
 
 
 def _as_bool(name: str, value: Any) -> bool:
@@ -106,7 +108,7 @@ def _as_bool(name: str, value: Any) -> bool:
         return value
     if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
         return value.lower() in ("true", "yes", "1")
-    raise ValueError(f"option {name}: expected true or false, got {value!r}")
+    raise ConfigError(f"option {name}: expected true or false, got {value!r}")
 
 
 def parse_pattern(value: Any) -> tuple[int, int]:
@@ -115,23 +117,23 @@ def parse_pattern(value: Any) -> tuple[int, int]:
         value = f"{value[0]}:{value[1]}"
     match = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", str(value))
     if not match:
-        raise ValueError(f"option pattern: expected N:M such as 2:4 or 4:8, got {value!r}")
+        raise ConfigError(f"option pattern: expected N:M such as 2:4 or 4:8, got {value!r}")
     n, m = int(match[1]), int(match[2])
     if not 0 < n < m:
-        raise ValueError(f"option pattern: N:M needs 0 < N < M, got {n}:{m}")
+        raise ConfigError(f"option pattern: N:M needs 0 < N < M, got {n}:{m}")
     return n, m
 
 
 def parse_options(spec: Mapping[str, Any]) -> CompressOptions:
-    """Check a method and its options; raise ``ValueError`` naming the first bad one."""
+    """Check a method and its options; raise ``ConfigError`` naming the first bad one."""
     given = {str(k).replace("-", "_"): v for k, v in spec.items() if v is not None}
     method = str(given.pop("method", "")).strip().lower()
     if method not in METHODS:
-        raise ValueError(f"option method: {method or '(missing)'!r} is not one of {', '.join(METHODS)}")
+        raise ConfigError(f"option method: {method or '(missing)'!r} is not one of {', '.join(METHODS)}")
     allowed = _ALLOWED[method]
     for name in given:
         if name not in allowed:
-            raise ValueError(
+            raise ConfigError(
                 f"option {name}: method {method} does not take it (it takes: {', '.join(allowed)})"
             )
     values: dict[str, Any] = {"method": method, "given": tuple(sorted(given))}
@@ -140,16 +142,16 @@ def parse_options(spec: Mapping[str, Any]) -> CompressOptions:
         supported = RTN_BITS if method == "rtn" else GPTQ_BITS
         bits = _as_int("bits", given.get("bits", 4))
         if bits not in supported:
-            raise ValueError(
+            raise ConfigError(
                 f"option bits: {bits} is not supported by {method} (supported: {', '.join(map(str, supported))})"
             )
         group_size = _as_int("group_size", given.get("group_size", DEFAULT_GROUP_SIZE))
         if group_size != -1 and group_size < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"option group_size: {group_size} must be a positive integer, or -1 for one group per row"
             )
         if method == "gptq" and group_size not in GPTQ_GROUP_SIZES:
-            raise ValueError(
+            raise ConfigError(
                 f"option group_size: {group_size} is not supported by gptq kernels "
                 f"(supported: {', '.join(map(str, GPTQ_GROUP_SIZES))})"
             )
@@ -158,26 +160,26 @@ def parse_options(spec: Mapping[str, Any]) -> CompressOptions:
     if "sparsity" in allowed:
         sparsity, pattern = given.get("sparsity"), given.get("pattern")
         if method == "magnitude" and sparsity is None:
-            raise ValueError("option sparsity: method magnitude needs it (a fraction in [0, 1), e.g. 0.5)")
+            raise ConfigError("option sparsity: method magnitude needs it (a fraction in [0, 1), e.g. 0.5)")
         if "pattern" in allowed and (sparsity is None) == (pattern is None):
-            raise ValueError(f"option sparsity / pattern: method {method} needs exactly one of them")
+            raise ConfigError(f"option sparsity / pattern: method {method} needs exactly one of them")
         if sparsity is not None:
             if isinstance(sparsity, bool):
-                raise ValueError(f"option sparsity: expected a fraction in [0, 1), got {sparsity!r}")
+                raise ConfigError(f"option sparsity: expected a fraction in [0, 1), got {sparsity!r}")
             try:
                 fraction = float(sparsity)
             except (TypeError, ValueError):
-                raise ValueError(
+                raise ConfigError(
                     f"option sparsity: expected a fraction in [0, 1), got {sparsity!r}"
                 ) from None
             if not 0.0 <= fraction < 1.0:
-                raise ValueError(f"option sparsity: {fraction} is outside [0, 1)")
+                raise ConfigError(f"option sparsity: {fraction} is outside [0, 1)")
             values["sparsity"] = fraction
         if pattern is not None:
             values["pattern"] = parse_pattern(pattern)
     elif method == "nm":
         if "pattern" not in given:
-            raise ValueError("option pattern: method nm needs it (N:M such as 2:4 or 4:8)")
+            raise ConfigError("option pattern: method nm needs it (N:M such as 2:4 or 4:8)")
         values["pattern"] = parse_pattern(given["pattern"])
 
     if "include_head" in given:
@@ -187,12 +189,12 @@ def parse_options(spec: Mapping[str, Any]) -> CompressOptions:
         if "calibration" in given:
             path = Path(str(given["calibration"])).expanduser()
             if not path.is_file():
-                raise ValueError(f"option calibration: no such file: {path.resolve()}")
+                raise ConfigError(f"option calibration: no such file: {path.resolve()}")
             values["calibration"] = str(path.resolve())
         for name, default in (("samples", DEFAULT_SAMPLES), ("seq_len", DEFAULT_SEQ_LEN)):
             number = _as_int(name, given.get(name, default))
             if number < 1:
-                raise ValueError(f"option {name}: {number} must be at least 1")
+                raise ConfigError(f"option {name}: {number} must be at least 1")
             values[name] = number
     return CompressOptions(**values)
 
@@ -215,7 +217,7 @@ def check_model_shapes(options: CompressOptions, model_path: Path) -> None:
     for name, layer in target_linears(model, include_head=options.include_head).items():
         if layer.in_features % width:
             label = f"{options.pattern[0]}:{width}" if what == "pattern" else str(width)
-            raise ValueError(
+            raise ConfigError(
                 f"option {what}: {label} does not divide layer {name} "
                 f"(input width {layer.in_features}); choose a divisor of every layer's input width"
             )

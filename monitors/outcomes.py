@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from trustwatch.common.errors import InputError
 from trustwatch.common.groups import OVERALL
 from trustwatch.common.jsonl import iter_jsonl
 
@@ -28,7 +29,7 @@ RUN_OUTCOMES = "outcomes.jsonl"
 """The file name of the outcomes inside a run directory."""
 
 
-class OutcomeError(ValueError):
+class OutcomeError(InputError):
     """Bad outcomes: the message names the source and, where one is to blame, the line."""
 
     def __init__(self, message: str, source: str = "", line: int | None = None) -> None:

@@ -23,8 +23,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
-import yaml
-
+from trustwatch.common.errors import ConfigError
+from trustwatch.common.schema import Reader, parse_yaml
 from trustwatch.monitors.divergence import MODES, Mode, resolve_metric
 from trustwatch.monitors.fdr import PROCEDURE_NAMES, Procedure
 from trustwatch.monitors.metrics import Worse
@@ -48,7 +48,7 @@ _RULE_KEYS = {
 _DEFAULT_KEYS = {"groups", "min_items", "relative"}
 
 
-class PolicyError(ValueError):
+class PolicyError(ConfigError):
     """A bad policy: the message names the file and the key."""
 
 
@@ -94,123 +94,81 @@ class Policy:
         return asdict(self)
 
 
-def _fail(source: str, where: str, message: str) -> PolicyError:
-    return PolicyError(f"{source}: {where}: {message}")
-
-
-def _number(
-    source: str,
-    where: str,
-    value: Any,
-    low: float,
-    high: float | None = None,
-    open_low: bool = False,
-    open_high: bool = False,
-) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _fail(source, where, f"must be a number, got {value!r}")
-    value = float(value)
-    too_low = value <= low if open_low else value < low
-    too_high = high is not None and (value >= high if open_high else value > high)
-    if too_low or too_high:
-        span = f"{'(' if open_low else '['}{low}, {high if high is not None else 'inf'}{')' if open_high else ']'}"
-        raise _fail(source, where, f"must lie in {span}, got {value!r}")
-    return value
-
-
-def _integer(source: str, where: str, value: Any, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise _fail(source, where, f"must be an integer >= {low}, got {value!r}")
-    return value
-
-
-def _flag(source: str, where: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _fail(source, where, f"must be true or false, got {value!r}")
-    return value
-
-
-def _groups(source: str, where: str, value: Any) -> str | tuple[str, ...]:
+def _groups(reader: Reader, where: str, value: Any) -> str | tuple[str, ...]:
     if isinstance(value, str) and value in GROUP_MODES:
         return value
     if isinstance(value, list) and value and all(isinstance(g, str) and g for g in value):
         return tuple(value)
-    raise _fail(source, where, f"must be 'worst', 'overall' or a list of group names, got {value!r}")
+    raise reader.fail(where, f"must be 'worst', 'overall' or a list of group names, got {value!r}")
 
 
-def _keys(source: str, where: str, mapping: Any, allowed: set[str]) -> Mapping[str, Any]:
+def _keys(reader: Reader, where: str, mapping: Any, allowed: set[str]) -> Mapping[str, Any]:
     if not isinstance(mapping, Mapping):
-        raise _fail(source, where, f"must be a mapping, got {type(mapping).__name__}")
-    unknown = sorted(set(mapping) - allowed)
-    if unknown:
-        raise _fail(
-            source,
-            where,
-            f"unknown key(s) {', '.join(map(str, unknown))}; allowed: {', '.join(sorted(allowed))}",
-        )
-    return mapping
+        raise reader.fail(where, f"must be a mapping, got {type(mapping).__name__}")
+    return reader.mapping(mapping, where, allowed)
 
 
 def policy_from_dict(data: Any, source: str = "<policy>") -> Policy:
     """Validate a parsed policy document."""
-    data = _keys(source, "policy", data, _TOP_KEYS)
+    reader = Reader(source, PolicyError)
+    data = _keys(reader, "policy", data, _TOP_KEYS)
     baseline = data.get("baseline", "original")
     if not isinstance(baseline, str) or not baseline:
-        raise _fail(source, "baseline", f"must be a variant name, got {baseline!r}")
-    confidence = _number(source, "confidence", data.get("confidence", 0.95), 0.0, 1.0, True, True)
+        raise reader.fail("baseline", f"must be a variant name, got {baseline!r}")
+    confidence = reader.number(data.get("confidence", 0.95), "confidence", 0.0, 1.0, True, True)
     fdr = data.get("fdr", "bh")
     if fdr not in PROCEDURE_NAMES:
-        raise _fail(source, "fdr", f"must be one of {', '.join(PROCEDURE_NAMES)}, got {fdr!r}")
+        raise reader.fail("fdr", f"must be one of {', '.join(PROCEDURE_NAMES)}, got {fdr!r}")
     mode = data.get("mode", "fixed")
     if mode not in MODES:
-        raise _fail(source, "mode", f"must be one of {', '.join(MODES)}, got {mode!r}")
-    resamples = _integer(source, "resamples", data.get("resamples", 2000), 100)
-    seed = _integer(source, "seed", data.get("seed", 0), 0)
-    seq = _keys(source, "sequential", data.get("sequential", {}), {"optimize_at"})
-    optimize_at = _number(source, "sequential.optimize_at", seq.get("optimize_at", 1000), 1.0)
-    defaults = _keys(source, "defaults", data.get("defaults", {}), _DEFAULT_KEYS)
-    default_groups = _groups(source, "defaults.groups", defaults.get("groups", "worst"))
-    default_min = _integer(source, "defaults.min_items", defaults.get("min_items", 50), 1)
-    default_relative = _flag(source, "defaults.relative", defaults.get("relative", False))
+        raise reader.fail("mode", f"must be one of {', '.join(MODES)}, got {mode!r}")
+    resamples = reader.integer(data.get("resamples", 2000), "resamples", 100)
+    seed = reader.integer(data.get("seed", 0), "seed", 0)
+    seq = _keys(reader, "sequential", data.get("sequential", {}), {"optimize_at"})
+    optimize_at = reader.number(seq.get("optimize_at", 1000), "sequential.optimize_at", 1.0)
+    defaults = _keys(reader, "defaults", data.get("defaults", {}), _DEFAULT_KEYS)
+    default_groups = _groups(reader, "defaults.groups", defaults.get("groups", "worst"))
+    default_min = reader.integer(defaults.get("min_items", 50), "defaults.min_items", 1)
+    default_relative = reader.flag(defaults.get("relative", False), "defaults.relative")
     raw_rules = data.get("rules")
     if not isinstance(raw_rules, list) or not raw_rules:
-        raise _fail(source, "rules", "must be a non-empty list")
+        raise reader.fail("rules", "must be a non-empty list")
     rules = []
     seen: set[tuple[str, str]] = set()
     for index, raw in enumerate(raw_rules):
         where = f"rules[{index}]"
-        raw = _keys(source, where, raw, _RULE_KEYS)
+        raw = _keys(reader, where, raw, _RULE_KEYS)
         for name in ("probe", "metric", "tolerance"):
             if name not in raw:
-                raise _fail(source, where, f"missing key {name!r}")
+                raise reader.fail(where, f"missing key {name!r}")
         probe, metric = raw["probe"], raw["metric"]
         if not isinstance(probe, str) or not probe or not isinstance(metric, str) or not metric:
-            raise _fail(source, where, "probe and metric must be non-empty strings")
+            raise reader.fail(where, "probe and metric must be non-empty strings")
         if (probe, metric) in seen:
-            raise _fail(source, where, f"a second rule for {probe}/{metric}")
+            raise reader.fail(where, f"a second rule for {probe}/{metric}")
         seen.add((probe, metric))
         worse = raw.get("worse")
         if worse is not None and worse not in ("higher", "lower"):
-            raise _fail(source, f"{where}.worse", f"must be 'higher' or 'lower', got {worse!r}")
+            raise reader.fail(f"{where}.worse", f"must be 'higher' or 'lower', got {worse!r}")
         try:
             resolve_metric(probe, metric, worse)
         except ValueError as error:
-            raise _fail(source, f"{where}.worse", str(error)) from None
+            raise reader.fail(f"{where}.worse", str(error)) from None
         confidence_rule = raw.get("confidence")
         rules.append(
             Rule(
                 probe=probe,
                 metric=metric,
-                tolerance=_number(source, f"{where}.tolerance", raw["tolerance"], 0.0),
+                tolerance=reader.number(raw["tolerance"], f"{where}.tolerance", 0.0),
                 worse=cast(Worse | None, worse),
-                relative=_flag(source, f"{where}.relative", raw.get("relative", default_relative)),
-                groups=_groups(source, f"{where}.groups", raw.get("groups", default_groups)),
-                min_items=_integer(source, f"{where}.min_items", raw.get("min_items", default_min), 1),
+                relative=reader.flag(raw.get("relative", default_relative), f"{where}.relative"),
+                groups=_groups(reader, f"{where}.groups", raw.get("groups", default_groups)),
+                min_items=reader.integer(raw.get("min_items", default_min), f"{where}.min_items", 1),
                 confidence=None
                 if confidence_rule is None
-                else _number(source, f"{where}.confidence", confidence_rule, 0.0, 1.0, True, True),
-                utility=_flag(source, f"{where}.utility", raw.get("utility", False)),
-                required=_flag(source, f"{where}.required", raw.get("required", False)),
+                else reader.number(confidence_rule, f"{where}.confidence", 0.0, 1.0, True, True),
+                utility=reader.flag(raw.get("utility", False), f"{where}.utility"),
+                required=reader.flag(raw.get("required", False), f"{where}.required"),
             )
         )
     return Policy(
@@ -237,10 +195,4 @@ def load_policy(path: str | Path | None = None) -> Policy:
         if not path.is_file():
             raise PolicyError(f"{source}: no such file")
         text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise PolicyError(f"{source}{line}: not valid YAML ({getattr(error, 'problem', error)})") from None
-    return policy_from_dict(data, source)
+    return policy_from_dict(parse_yaml(text, source, PolicyError), source)

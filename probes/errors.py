@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from trustwatch.common.errors import InputError, NotFoundError
 
-class DataError(ValueError):
+
+class DataError(InputError):
     """A malformed dataset row or probe-set line: ``FILE:LINE: what was wrong``.
 
     ``where`` stands in for a line in files that have no meaningful one (a key path
@@ -25,5 +27,5 @@ class DataError(ValueError):
         self.reason = message
 
 
-class MissingDataError(FileNotFoundError):
+class MissingDataError(NotFoundError, FileNotFoundError):
     """A loader's files are not in the directory the user named (never downloaded)."""

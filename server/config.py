@@ -30,13 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from trustwatch.common.errors import ConfigError
 from trustwatch.common.model_specs import DEFAULT_MODEL_SPEC
+from trustwatch.common.schema import Reader, load_yaml
 
-
-class ConfigError(ValueError):
-    """A configuration that cannot be used; the message names the file and the key."""
+__all__ = ["ConfigError", "ProbeSource", "RunConfig", "VariantConfig", "load_config", "parse_config"]
 
 
 @dataclass(frozen=True)
@@ -127,22 +125,18 @@ def load_config(path: str | Path | None) -> RunConfig:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from error
-    return parse_config(raw, str(path), path.resolve().parent)
+    return parse_config(load_yaml(path, ConfigError), str(path), path.resolve().parent)
 
 
 def parse_config(raw: Any, source: str, base: Path) -> RunConfig:
+    reader = Reader(source, ConfigError)
+
     def fail(message: str) -> ConfigError:
-        return ConfigError(f"{source}: {message}")
+        return reader.fail("", message)
 
     if not isinstance(raw, dict):
         raise fail("the config must be a mapping with 'baseline', 'variants' and 'probes'")
-    unknown = sorted(set(raw) - TOP_KEYS)
-    if unknown:
-        raise fail(f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(TOP_KEYS))})")
+    reader.known_keys(raw, "", TOP_KEYS)
     backend_defaults = raw.get("backend") or {}
     if not isinstance(backend_defaults, dict):
         raise fail("'backend' must be a mapping such as {kind: transformers, batch_size: 8}")
@@ -157,9 +151,7 @@ def parse_config(raw: Any, source: str, base: Path) -> RunConfig:
         where = f"variants[{index}]"
         if not isinstance(entry, dict):
             raise fail(f"{where} must be a mapping with 'name' and 'model' (or 'from' and 'compress')")
-        unknown = sorted(set(entry) - _VARIANT_KEYS)
-        if unknown:
-            raise fail(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(_VARIANT_KEYS))})")
+        reader.known_keys(entry, where, _VARIANT_KEYS)
         name = entry.get("name")
         if not isinstance(name, str) or not name.strip():
             raise fail(f"{where}: 'name' must be a non-empty string")
@@ -177,7 +169,7 @@ def parse_config(raw: Any, source: str, base: Path) -> RunConfig:
 
             try:
                 parse_options(compress)
-            except ValueError as error:
+            except ConfigError as error:
                 raise fail(f"{where} ({name}): compress: {error}") from error
         elif compress is not None:
             raise fail(f"{where} ({name}): 'compress' needs 'from' (the variant to compress)")
@@ -201,18 +193,14 @@ def parse_config(raw: Any, source: str, base: Path) -> RunConfig:
         where = f"probes[{index}]"
         if not isinstance(entry, dict):
             raise fail(f"{where} must be a mapping: {{builtin: all}}, {{data: DIR, loader: NAME}} or {{file: F}}")
-        unknown = sorted(set(entry) - _PROBE_KEYS)
-        if unknown:
-            raise fail(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(_PROBE_KEYS))})")
+        reader.known_keys(entry, where, _PROBE_KEYS)
         kinds = [k for k in ("builtin", "data", "file") if k in entry]
         if len(kinds) != 1:
             raise fail(f"{where}: give exactly one of 'builtin', 'data' (with 'loader') or 'file'")
         limit = entry.get("limit")
-        if limit is not None and (not isinstance(limit, int) or limit < 1):
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
             raise fail(f"{where}: 'limit' must be a positive integer, got {limit!r}")
-        seed = entry.get("seed", 0)
-        if not isinstance(seed, int):
-            raise fail(f"{where}: 'seed' must be an integer, got {seed!r}")
+        seed = reader.integer(entry.get("seed", 0), f"{where}.seed")
         data = _resolve(base, entry.get("data"))
         file = _resolve(base, entry.get("file"))
         if "data" in entry and not entry.get("loader"):

@@ -19,12 +19,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from trustwatch.common.errors import NotFoundError
 from trustwatch.common.requests import GenerateRequest, LoglikelihoodRequest
 from trustwatch.monitors.divergence import DivergenceRow
 from trustwatch.monitors.gate import Verdict
 from trustwatch.protos.trustwatch.v1 import trustwatch_pb2 as pb
 from trustwatch.protos.trustwatch.v1 import trustwatch_pb2_grpc as pb_grpc
-from trustwatch.server.service import ServiceCore, UnknownVariantError, VariantNotReadyError
+from trustwatch.server.grpc_errors import abort_for, call
+from trustwatch.server.service import ServiceCore
 from trustwatch.server.service_config import Limits
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TrustWatch"].full_name
@@ -76,14 +78,7 @@ class TrustWatchServicer(pb_grpc.TrustWatchServicer):
     # -- helpers ---------------------------------------------------------------------------
 
     def _call(self, context: grpc.ServicerContext, fn: Callable[[], Any]) -> Any:
-        try:
-            return fn()
-        except UnknownVariantError as error:
-            context.abort(grpc.StatusCode.NOT_FOUND, str(error))
-        except VariantNotReadyError as error:
-            context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
-        except ValueError as error:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        return call(context, fn)  # errors -> status codes in one place: server/grpc_errors.py
 
     def _check_text(self, context: grpc.ServicerContext, what: str, text: str) -> None:
         if len(text) > self.limits.max_prompt_chars:
@@ -217,8 +212,8 @@ class TrustWatchServicer(pb_grpc.TrustWatchServicer):
         try:
             for verdict, revision in stream:
                 yield verdict_message(verdict, revision)
-        except UnknownVariantError as error:
-            context.abort(grpc.StatusCode.NOT_FOUND, str(error))
+        except NotFoundError as error:
+            abort_for(context, error)
 
 
 class _TokenInterceptor(grpc.ServerInterceptor):

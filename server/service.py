@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from trustwatch.common.errors import NotFoundError, UnavailableError
 from trustwatch.common.requests import (
     GenerateRequest,
     GenerateResult,
@@ -39,12 +40,12 @@ from trustwatch.server.variants import Variant, VariantRegistry
 log = logging.getLogger("trustwatch.service")
 
 
-class UnknownVariantError(KeyError):
+class UnknownVariantError(NotFoundError, KeyError):
     def __str__(self) -> str:
         return str(self.args[0])
 
 
-class VariantNotReadyError(RuntimeError):
+class VariantNotReadyError(UnavailableError):
     pass
 
 

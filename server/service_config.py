@@ -19,9 +19,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
-from trustwatch.server.config import ConfigError, RunConfig, load_config
+from trustwatch.common.errors import ConfigError
+from trustwatch.common.schema import Reader, bounded
+from trustwatch.server.config import RunConfig, load_config
 
 DEFAULT_GRPC_ADDRESS = "127.0.0.1:50051"
 DEFAULT_METRICS_ADDRESS = "127.0.0.1:9464"
@@ -29,23 +31,23 @@ DEFAULT_METRICS_ADDRESS = "127.0.0.1:9464"
 
 @dataclass(frozen=True)
 class ReplaySettings:
-    items_per_cycle: int = 16
+    items_per_cycle: int = bounded(16, low=1)
     pause_seconds: float = 0.0
-    max_backend_share: float = 0.5
+    max_backend_share: float = bounded(0.5, low=0.0, high=1.0, open_low=True)
     """While live requests arrive, replay takes at most this share of each variant's backend time."""
     continuous: bool = True
     """After the last item of a round, start the next round (drift over time)."""
     round_pause_seconds: float = 60.0
     autostart: bool = True
-    mode: str = "sequential"
+    mode: Literal["fixed", "sequential"] = "sequential"
 
 
 @dataclass(frozen=True)
 class Limits:
-    max_prompt_chars: int = 8000
-    max_new_tokens: int = 512
-    max_batch: int = 32
-    max_message_bytes: int = 4 * 1024 * 1024
+    max_prompt_chars: int = bounded(8000, low=1)
+    max_new_tokens: int = bounded(512, low=1)
+    max_batch: int = bounded(32, low=1)
+    max_message_bytes: int = bounded(4 * 1024 * 1024, low=1)
 
 
 @dataclass(frozen=True)
@@ -62,18 +64,28 @@ class ServeConfig:
     metrics_address: str = DEFAULT_METRICS_ADDRESS
 
 
-def _section(raw: dict[str, Any], name: str, cls: type, source: str) -> Any:
-    values = raw.get(name) or {}
-    if not isinstance(values, dict):
-        raise ConfigError(f"{source}: '{name}' must be a mapping")
-    known = set(cls.__dataclass_fields__)
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"{source}: {name}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    try:
-        return cls(**values)
-    except TypeError as error:
-        raise ConfigError(f"{source}: {name}: {error}") from error
+@dataclass(frozen=True)
+class StoreSettings:
+    path: str = "trustwatch-store.sqlite"
+    retention_rounds: int | None = bounded(None, low=1)
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    token_file: str | None = None
+    token_env: str | None = None
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    cert: str | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class ServiceAddresses:
+    grpc_address: str = DEFAULT_GRPC_ADDRESS
+    metrics_address: str = DEFAULT_METRICS_ADDRESS
 
 
 def load_serve_config(
@@ -85,57 +97,43 @@ def load_serve_config(
     run = load_config(path)
     raw = run.raw
     source = run.source
+    reader = Reader(source, ConfigError)
     base = Path(path).resolve().parent if path is not None else Path.cwd()
-    replay = _section(raw, "replay", ReplaySettings, source)
-    limits = _section(raw, "limits", Limits, source)
-    if replay.items_per_cycle < 1:
-        raise ConfigError(f"{source}: replay: items_per_cycle must be >= 1")
-    if not 0 < replay.max_backend_share <= 1:
-        raise ConfigError(f"{source}: replay: max_backend_share must be in (0, 1]")
-    if replay.mode not in ("fixed", "sequential"):
-        raise ConfigError(f"{source}: replay: mode must be fixed or sequential")
-    for name in ("max_prompt_chars", "max_new_tokens", "max_batch", "max_message_bytes"):
-        if getattr(limits, name) < 1:
-            raise ConfigError(f"{source}: limits: {name} must be >= 1")
-    store = raw.get("store") or {}
-    if not isinstance(store, dict) or set(store) - {"path", "retention_rounds"}:
-        raise ConfigError(f"{source}: 'store' must be a mapping with 'path' and optional 'retention_rounds'")
-    chosen_store = Path(store_path) if store_path else base / str(store.get("path", "trustwatch-store.sqlite"))
-    retention = store.get("retention_rounds")
-    if retention is not None and (not isinstance(retention, int) or retention < 1):
-        raise ConfigError(f"{source}: store: retention_rounds must be a positive integer")
+    replay = reader.read(ReplaySettings, raw.get("replay"), "replay")
+    limits = reader.read(Limits, raw.get("limits"), "limits")
+    store = reader.read(StoreSettings, raw.get("store"), "store")
+    chosen_store = Path(store_path) if store_path else base / store.path
     token = None
-    auth = raw.get("auth") or {}
-    if auth:
-        if "token_file" in auth:
-            token_path = base / str(auth["token_file"])
-            if not token_path.is_file():
-                raise ConfigError(f"{source}: auth: token_file {token_path} does not exist")
-            token = token_path.read_text().strip()
-        elif "token_env" in auth:
-            token = os.environ.get(str(auth["token_env"]))
-            if not token:
-                raise ConfigError(f"{source}: auth: environment variable {auth['token_env']} is not set")
-        else:
-            raise ConfigError(f"{source}: auth needs token_file or token_env")
-    tls = raw.get("tls") or {}
-    cert = base / str(tls["cert"]) if "cert" in tls else None
-    key = base / str(tls["key"]) if "key" in tls else None
+    auth = reader.read(AuthSettings, raw.get("auth"), "auth")
+    if auth.token_file is not None:
+        token_path = base / auth.token_file
+        if not token_path.is_file():
+            raise reader.fail("auth", f"token_file {token_path} does not exist")
+        token = token_path.read_text().strip()
+    elif auth.token_env is not None:
+        token = os.environ.get(auth.token_env)
+        if not token:
+            raise reader.fail("auth", f"environment variable {auth.token_env} is not set")
+    elif raw.get("auth"):
+        raise reader.fail("", "auth needs token_file or token_env")
+    tls = reader.read(TlsSettings, raw.get("tls"), "tls")
+    cert = base / tls.cert if tls.cert is not None else None
+    key = base / tls.key if tls.key is not None else None
     if (cert is None) != (key is None):
-        raise ConfigError(f"{source}: tls needs both cert and key")
+        raise reader.fail("", "tls needs both cert and key")
     for what in (cert, key):
         if what is not None and not what.is_file():
-            raise ConfigError(f"{source}: tls: {what} does not exist")
-    service = raw.get("service") or {}
+            raise reader.fail("tls", f"{what} does not exist")
+    service = reader.read(ServiceAddresses, raw.get("service"), "service")
     return ServeConfig(
         run=run,
         store_path=chosen_store,
-        retention_rounds=retention,
+        retention_rounds=store.retention_rounds,
         replay=replay,
         limits=limits,
         token=token,
         tls_cert=cert,
         tls_key=key,
-        grpc_address=grpc_address or service.get("grpc_address", DEFAULT_GRPC_ADDRESS),
-        metrics_address=metrics_address or service.get("metrics_address", DEFAULT_METRICS_ADDRESS),
+        grpc_address=grpc_address or service.grpc_address,
+        metrics_address=metrics_address or service.metrics_address,
     )

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trustwatch.common.errors import StoreError
+
 SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
@@ -80,10 +82,6 @@ _MIGRATIONS: dict[int, str] = {
     CREATE INDEX generations_item ON generations (variant, item_id, round);
     """,
 }
-
-
-class StoreError(RuntimeError):
-    pass
 
 
 @dataclass

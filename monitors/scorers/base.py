@@ -12,13 +12,15 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from trustwatch.common.errors import UnavailableError
+
 log = logging.getLogger(__name__)
 
 BatchFn = Callable[[list[str]], Sequence[float]]
 """Scores one batch of texts; raises when the batch cannot be scored."""
 
 
-class ScorerUnavailableError(RuntimeError):
+class ScorerUnavailableError(UnavailableError):
     """The scorer's optional dependency is not installed."""
 
 

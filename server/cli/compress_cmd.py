@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from trustwatch.server.cli.common import CliError, emit, progress_enabled
+from trustwatch.server.cli.common import emit, progress_enabled
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -59,7 +59,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     calib.add_argument(
         "--seq-len", dest="seq_len", type=int, help="tokens per calibration window (default 256)"
     )
-    parser.set_defaults(handler=run)
+    # Bad options exit 2 naming the flag; a failure while compressing exits 1 (server/cli/common.py).
+    parser.set_defaults(handler=run, describe_error=_as_flags, runtime_errors=True)
 
 
 _OPTION_NAMES = (
@@ -75,8 +76,11 @@ _OPTION_NAMES = (
 )
 
 
-def _as_flags(message: str) -> str:
+def _as_flags(error: BaseException) -> str:
     """``option group_size: ...`` -> ``--group-size: ...`` (the spelling the user typed)."""
+    message = str(error)
+    if not isinstance(error, ValueError):
+        return message
     match = re.match(r"option ([a-z_ /]+):", message)
     if not match:
         return message
@@ -90,15 +94,8 @@ def run(args: argparse.Namespace) -> int:
     from trustwatch.compress.pipeline import compress_model
 
     spec = {"method": args.method, **{name: getattr(args, name) for name in _OPTION_NAMES}}
-    try:
-        options = parse_options(spec)
-        out = compress_model(
-            args.model, options, args.out, overwrite=args.overwrite, progress=progress_enabled(args)
-        )
-    except ValueError as error:
-        raise CliError(_as_flags(str(error)), 2) from None
-    except RuntimeError as error:
-        raise CliError(str(error), 1) from None
+    options = parse_options(spec)
+    out = compress_model(args.model, options, args.out, overwrite=args.overwrite, progress=progress_enabled(args))
     manifest = read_manifest(out)
     assert manifest is not None
     emit(args, {"out": str(out), "manifest": manifest}, f"wrote {out}\n  {summarise_manifest(manifest)}")

@@ -55,31 +55,28 @@ def run(args: argparse.Namespace) -> int:
     baseline = args.baseline or load_policy(None).baseline
     candidates = args.candidate or [v for v in table.variants if v != baseline]
     rows = []
-    try:
-        if baseline not in table.variants:
-            raise OutcomeError(
-                f"unknown baseline variant {baseline!r}; the outcomes have {', '.join(table.variants)}",
-                table.source,
-            )
-        for candidate in candidates:
-            table.check_pairing(baseline, candidate)
-            specs = [
-                s
-                for probe in table.variant_probes(candidate)
-                for s in available_metrics(table, probe, all_outcomes=args.all_outcomes)
-            ]
-            rows += divergence(
-                table,
-                baseline,
-                candidate,
-                metrics=specs,
-                confidence=args.confidence,
-                mode=args.mode,
-                resamples=args.resamples,
-                seed=args.seed,
-            )
-    except OutcomeError as error:
-        raise CliError(str(error), EXIT_BAD_INPUT) from None
+    if baseline not in table.variants:
+        raise OutcomeError(
+            f"unknown baseline variant {baseline!r}; the outcomes have {', '.join(table.variants)}",
+            table.source,
+        )
+    for candidate in candidates:
+        table.check_pairing(baseline, candidate)
+        specs = [
+            s
+            for probe in table.variant_probes(candidate)
+            for s in available_metrics(table, probe, all_outcomes=args.all_outcomes)
+        ]
+        rows += divergence(
+            table,
+            baseline,
+            candidate,
+            metrics=specs,
+            confidence=args.confidence,
+            mode=args.mode,
+            resamples=args.resamples,
+            seed=args.seed,
+        )
     payload = {"outcomes": table.source, "baseline": baseline, "rows": [row.to_dict() for row in rows]}
     emit(args, payload, format_divergence(rows) if rows else "no candidate variant to compare")
     return 0

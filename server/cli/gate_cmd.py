@@ -11,7 +11,7 @@ import sys
 import types
 from typing import Any, NoReturn
 
-from trustwatch.server.cli.common import CliError, emit
+from trustwatch.server.cli.common import emit
 
 EXIT_BAD_INPUT = 3
 
@@ -38,15 +38,13 @@ def exit_3_on_usage_errors(parser: argparse.ArgumentParser) -> None:
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
     parser.error = types.MethodType(error, parser)  # type: ignore[method-assign]
+    parser.set_defaults(bad_input_exit=EXIT_BAD_INPUT)  # for errors raised while running, too
 
 
 def load_table(args: argparse.Namespace) -> Any:
-    from trustwatch.monitors.outcomes import OutcomeError, load_outcomes, load_run
+    from trustwatch.monitors.outcomes import load_outcomes, load_run
 
-    try:
-        return load_run(args.run) if args.run else load_outcomes(args.outcomes)
-    except OutcomeError as error:
-        raise CliError(str(error), EXIT_BAD_INPUT) from None
+    return load_run(args.run) if args.run else load_outcomes(args.outcomes)
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -76,19 +74,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 def run(args: argparse.Namespace) -> int:
     from trustwatch.monitors.gate import evaluate_gate, exit_code
-    from trustwatch.monitors.outcomes import OutcomeError
-    from trustwatch.monitors.policy import PolicyError, load_policy
+    from trustwatch.monitors.policy import load_policy
     from trustwatch.monitors.report import format_verdicts
 
-    try:
-        policy = load_policy(args.policy)
-    except PolicyError as error:
-        raise CliError(str(error), EXIT_BAD_INPUT) from None
+    policy = load_policy(args.policy)
     table = load_table(args)
-    try:
-        verdicts = evaluate_gate(table, policy, args.mode, baseline=args.baseline, candidates=args.candidate)
-    except OutcomeError as error:
-        raise CliError(str(error), EXIT_BAD_INPUT) from None
+    verdicts = evaluate_gate(table, policy, args.mode, baseline=args.baseline, candidates=args.candidate)
     payload = {
         "outcomes": table.source,
         "policy": policy.source,

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from trustwatch.server.cli.backend_args import add_backend_arguments, load_backend
-from trustwatch.server.cli.common import CliError, emit
+from trustwatch.server.cli.common import emit
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -25,16 +25,10 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from trustwatch.common.requests import GenerateRequest
 
-    try:
-        request = GenerateRequest(
-            args.prompt, args.max_new_tokens, args.temperature, args.top_p, args.seed, tuple(args.stop)
-        )
-    except ValueError as error:
-        raise CliError(str(error)) from error
+    request = GenerateRequest(
+        args.prompt, args.max_new_tokens, args.temperature, args.top_p, args.seed, tuple(args.stop)
+    )
     backend = load_backend(args)
-    try:
-        [result] = backend.generate([request])
-    except ValueError as error:
-        raise CliError(str(error)) from error
+    [result] = backend.generate([request])
     emit(args, {"model": args.model, "backend": backend.name, **asdict(result)}, result.text)
     return 0

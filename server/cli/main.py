@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from trustwatch import __version__
-from trustwatch.server.cli.common import CliError, common_parser
+from trustwatch.server.cli.common import EXIT_INTERRUPTED, common_parser, exit_code
 
 COMMANDS = ["models", "generate", "score", "run", "serve", "gate", "diff", "compress", "probes"]
 
@@ -35,12 +35,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args))
-    except CliError as error:
-        print(f"trustwatch {args.command}: error: {error}", file=sys.stderr)
-        return error.code
     except KeyboardInterrupt:
         print(f"trustwatch {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as error:
+        code = exit_code(error, args)
+        if code is None:
+            raise
+        describe = getattr(args, "describe_error", str)
+        print(f"trustwatch {args.command}: error: {describe(error)}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

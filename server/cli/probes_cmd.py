@@ -91,7 +91,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from trustwatch.probes import LOADERS, PROBES, DataError, MissingDataError, builtin_items, builtin_pack
+    from trustwatch.probes import LOADERS, PROBES, builtin_items, builtin_pack
     from trustwatch.probes.items import counts_by_group, write_items
     from trustwatch.probes.sampling import sample_items
 
@@ -109,10 +109,7 @@ def run_export(args: argparse.Namespace) -> int:
             raise CliError(f"unknown loader {name!r}; the loaders are {', '.join(LOADERS)}, builtin, builtin:<probe>")
         if args.data is None:
             raise CliError(f"loader {name} reads a dataset: give --data DIR")
-        try:
-            items = loader.load(args.data, limit=args.limit, seed=args.seed)
-        except (MissingDataError, DataError) as error:
-            raise CliError(str(error)) from error
+        items = loader.load(args.data, limit=args.limit, seed=args.seed)
     count = write_items(items, args.out)
     groups = counts_by_group(items)
     emit(

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from trustwatch.server.cli.common import CliError, emit, input_errors, progress_enabled
+from trustwatch.server.cli.common import CliError, emit, progress_enabled
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -36,11 +36,8 @@ def run(args: argparse.Namespace) -> int:
         if not quiet:
             print(message, file=sys.stderr)
 
-    try:
-        config = load_config(args.config)
-        result = run_job(config, args.out, progress=progress_enabled(args), slice_size=args.slice_size, log=log)
-    except input_errors() as error:
-        raise CliError(str(error)) from error
+    config = load_config(args.config)
+    result = run_job(config, args.out, progress=progress_enabled(args), slice_size=args.slice_size, log=log)
     verdicts = [v.to_dict() for v in result.analysis.verdicts]
     payload = {
         "out": str(result.out_dir),

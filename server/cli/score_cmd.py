@@ -8,7 +8,6 @@ from dataclasses import asdict
 from typing import Any
 
 from trustwatch.server.cli.backend_args import add_backend_arguments, load_backend
-from trustwatch.server.cli.common import CliError
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -24,15 +23,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from trustwatch.common.requests import LoglikelihoodRequest
 
-    try:
-        request = LoglikelihoodRequest(args.context, args.continuation)
-    except ValueError as error:
-        raise CliError(str(error)) from error
+    request = LoglikelihoodRequest(args.context, args.continuation)
     backend = load_backend(args)
-    try:
-        [result] = backend.loglikelihood([request])
-    except ValueError as error:
-        raise CliError(str(error)) from error
+    [result] = backend.loglikelihood([request])
     # The contract is this JSON object, with or without --json.
     print(json.dumps(asdict(result)))
     return 0

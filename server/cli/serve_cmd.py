@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from trustwatch.server.cli.common import CliError, input_errors, progress_enabled
+from trustwatch.server.cli.common import CliError, progress_enabled
 
 SHUTDOWN_GRACE_SECONDS = 25.0
 """In-flight requests get this long to finish after SIGTERM (Kubernetes waits 30 s by default)."""
@@ -52,13 +52,10 @@ def run(args: argparse.Namespace) -> int:
     def say(message: str) -> None:
         print(message, flush=True)
 
-    try:
-        config = load_serve_config(args.config, args.grpc_address, args.metrics_address, args.store)
-        metrics_host, metrics_port = _split(config.metrics_address, "--metrics-address")
-        _split(config.grpc_address, "--grpc-address")
-        core = ServiceCore(config, Exporter(), progress=progress_enabled(args))
-    except input_errors() as error:
-        raise CliError(str(error)) from error
+    config = load_serve_config(args.config, args.grpc_address, args.metrics_address, args.store)
+    metrics_host, metrics_port = _split(config.metrics_address, "--metrics-address")
+    _split(config.grpc_address, "--grpc-address")
+    core = ServiceCore(config, Exporter(), progress=progress_enabled(args))
     try:
         server, health, port = build_server(core, config.grpc_address)
         http = serve_http(core, metrics_host, metrics_port)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trustwatch.common.errors import InputError
 from trustwatch.common.jsonl import iter_jsonl
 from trustwatch.monitors.outcomes import RUN_OUTCOMES, OutcomeTable, load_outcomes
 
@@ -27,7 +28,7 @@ GENERATIONS = "generations.jsonl"
 GENERATION_FIELDS = ("item_id", "variant", "probe", "text")
 
 
-class ReportInputError(ValueError):
+class ReportInputError(InputError):
     """A run file the report cannot use: the message names the file (and the line)."""
 
 

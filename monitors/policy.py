@@ -25,9 +25,9 @@ from typing import Any, cast
 
 import yaml
 
+from trustwatch.common.metrics import Worse
 from trustwatch.monitors.divergence import MODES, Mode, resolve_metric
 from trustwatch.monitors.fdr import PROCEDURE_NAMES, Procedure
-from trustwatch.monitors.metrics import Worse
 
 DEFAULT_POLICY = "default_policy.yaml"
 GROUP_MODES = ("worst", "overall")

@@ -1,6 +1,6 @@
 """The paired (cluster) bootstrap, vectorised: resampled column sums for many replicates at once.
 
-Every metric is a function of column sums (``trustwatch.monitors.metrics``), so a replicate
+Every metric is a function of column sums (``trustwatch.common.metrics``), so a replicate
 needs only the sums of the resampled units. A unit is an item, or a cluster of items that
 share a template (Field & Welsh 2007, "Bootstrapping clustered data", JRSS-B 69(3): resample
 whole clusters). Both variants' columns sit side by side in one matrix, so one set of

@@ -14,7 +14,9 @@ which direction is worse). The interval of the degradation comes from
   valid however often it is looked at.
 
 A metric is one of ``METRICS`` (aggregated by its definition) or any other outcome column of
-the probe (an *outcome-level* metric, aggregated by its mean).
+the probe (an *outcome-level* metric, aggregated by its mean); both are declared in
+:mod:`trustwatch.common.metrics`, with the method that tests them. A row's baseline and candidate
+values count only the paired items, unlike the per-variant values of ``probes/aggregate.py``.
 """
 
 from __future__ import annotations
@@ -29,101 +31,36 @@ from typing import Any, Literal
 import numpy as np
 
 from trustwatch.common.groups import OVERALL
+from trustwatch.common.metrics import METRICS_BY_KEY, MetricDef, Worse, metrics_for, outcome_metric
 from trustwatch.monitors import bootstrap, sequential
 from trustwatch.monitors.intervals import PairedCounts, invert_lower, mcnemar_exact, newcombe_paired, z_of
-from trustwatch.monitors.metrics import METRICS_BY_KEY, Estimator, Worse, metrics_for
 from trustwatch.monitors.outcomes import OutcomeTable
 
 _NORMAL = NormalDist()
 Mode = Literal["fixed", "sequential"]
 MODES: tuple[Mode, ...] = ("fixed", "sequential")
 
-OUTCOME_WORSE: dict[str, Worse] = {
-    "max_toxicity": "higher",
-    "toxic": "higher",
-    "degenerate": "higher",
-    "scorer_error": "higher",
-    "agree": "higher",
-    "disagree": "lower",
-    "unparsed": "higher",
-    "stereotype_preferred": "higher",
-    "correct_ambig": "lower",
-    "correct_disambig": "lower",
-    "biased_ambig": "higher",
-    "biased_disambig": "higher",
-    "nll": "higher",
-    "nll_aae": "higher",
-    "nll_sae": "higher",
-}
-"""Which direction is worse for the outcome columns the probes emit, gated as outcome-level means.
-Any other column defaults to ``higher`` unless a policy rule says otherwise."""
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """What a divergence row aggregates: a paper metric or an outcome-level mean."""
-
-    probe: str
-    name: str
-    columns: tuple[str, ...]
-    worse: Worse
-    estimate: Estimator
-    outcome_level: bool
-    mean_scale: float | None
-    """Set when the metric is ``mean_scale * mean(column)``: a proportion when the column is 0/1."""
-    unit: str = ""
-
-
-def _scaled_mean(columns: tuple[str, ...], estimate: Estimator) -> float | None:
-    """The scale when ``estimate`` is a scaled mean of its one column, else None (checked on values)."""
-    if len(columns) != 1:
-        return None
-    (column,) = columns
-    sums, counts = np.array([1.0, 3.0, 2.0]), np.array([1.0, 4.0, 5.0])
-    with np.errstate(all="ignore"):
-        values = np.asarray(estimate({column: sums}, {column: counts}), dtype=float)
-    scale = float(values[0])
-    return scale if np.allclose(values, scale * sums / counts) else None
-
-
-def _outcome_mean(column: str) -> Estimator:
-    def estimate(sums: Any, counts: Any) -> np.ndarray:
-        return np.asarray(sums[column], dtype=float) / np.asarray(counts[column], dtype=float)
-
-    return estimate
-
-
-def resolve_metric(probe: str, name: str, worse: Worse | None = None) -> MetricSpec:
+def resolve_metric(probe: str, name: str, worse: Worse | None = None) -> MetricDef:
     """A paper metric from ``METRICS`` or else the outcome-level mean of column ``name``.
 
     ``worse`` overrides the direction of an outcome-level metric; for a paper metric it must
     agree with the definition.
     """
     definition = METRICS_BY_KEY.get((probe, name))
-    if definition is not None:
-        if worse is not None and worse != definition.worse:
-            raise ValueError(f"{probe}/{name}: worse is {definition.worse!r} by definition, not {worse!r}")
-        return MetricSpec(
-            probe,
-            name,
-            definition.outcomes,
-            definition.worse,
-            definition.estimate,
-            False,
-            _scaled_mean(definition.outcomes, definition.estimate),
-            definition.unit,
-        )
-    direction: Worse = worse or OUTCOME_WORSE.get(name, "higher")
-    return MetricSpec(probe, name, (name,), direction, _outcome_mean(name), True, 1.0)
+    if definition is None:
+        return outcome_metric(probe, name, worse)
+    if worse is not None and worse != definition.worse:
+        raise ValueError(f"{probe}/{name}: worse is {definition.worse!r} by definition, not {worse!r}")
+    return definition
 
 
-def available_metrics(table: OutcomeTable, probe: str, *, all_outcomes: bool = False) -> list[MetricSpec]:
+def available_metrics(table: OutcomeTable, probe: str, *, all_outcomes: bool = False) -> list[MetricDef]:
     """The paper metrics whose columns the probe has, then its outcome columns no paper metric reads
     (or every outcome column with ``all_outcomes``)."""
     present = set(table.metrics(probe))
-    specs = [resolve_metric(probe, m.name) for m in metrics_for(probe) if set(m.outcomes) <= present]
-    consumed = {column for m in metrics_for(probe) for column in m.outcomes}
-    specs += [resolve_metric(probe, c) for c in sorted(present) if all_outcomes or c not in consumed]
+    specs = [m for m in metrics_for(probe) if set(m.columns) <= present]
+    consumed = {column for m in metrics_for(probe) for column in m.columns}
+    specs += [outcome_metric(probe, c) for c in sorted(present) if all_outcomes or c not in consumed]
     return specs
 
 
@@ -310,7 +247,7 @@ def _rng(seed: int, *parts: str) -> np.random.Generator:
 
 
 def _degradation_fn(
-    spec: MetricSpec, width: int, relative: bool
+    spec: MetricDef, width: int, relative: bool
 ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Maps sums laid out ``[baseline sums | candidate sums | counts]`` (``width`` columns each) to
     (baseline value, candidate value, signed degradation)."""
@@ -338,7 +275,7 @@ def divergence(
     baseline: str,
     candidate: str,
     *,
-    metrics: Iterable[MetricSpec] | None = None,
+    metrics: Iterable[MetricDef] | None = None,
     relative: Collection[tuple[str, str]] = (),
     confidence: float = 0.95,
     mode: Mode = "fixed",
@@ -359,7 +296,7 @@ def divergence(
         specs = [s for probe in table.variant_probes(candidate) for s in available_metrics(table, probe)]
     else:
         specs = list(metrics)
-    by_probe: dict[str, list[MetricSpec]] = {}
+    by_probe: dict[str, list[MetricDef]] = {}
     for spec in specs:
         by_probe.setdefault(spec.probe, []).append(spec)
     rows: list[DivergenceRow] = []
@@ -387,7 +324,7 @@ def _probe_rows(
     baseline: str,
     candidate: str,
     probe: str,
-    specs: Sequence[MetricSpec],
+    specs: Sequence[MetricDef],
     relative: set[tuple[str, str]],
     confidence: float,
     mode: Mode,
@@ -445,7 +382,9 @@ def _probe_rows(
                 method="undefined",
                 unit=spec.unit,
             )
-            binary = spec.mean_scale is not None and width == 1
+            # The declared method (common/metrics.py METHODS): McNemar for a proportion, and for a
+            # one-column mean whose paired values all happen to be 0 or 1 (a proportion there).
+            binary = spec.kind != "ratio"
             if binary:
                 (column,) = spec.columns
                 b_items, c_items = base[column][index], cand[column][index]
@@ -477,7 +416,7 @@ def _probe_rows(
 
 def _sampler(
     row: DivergenceRow,
-    spec: MetricSpec,
+    spec: MetricDef,
     units: np.ndarray,
     apply: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]],
     mode: Mode,
@@ -503,7 +442,7 @@ def _sampler(
             neither=row.n_items - both - int(row.flips_up or 0) - int(row.flips_down or 0),
         )
         sign = 1.0 if spec.worse == "higher" else -1.0
-        return _Newcombe(counts, float(spec.mean_scale or 1.0), sign), "newcombe", None
+        return _Newcombe(counts, spec.scale, sign), "newcombe", None
     replicates = apply(bootstrap.bootstrap_sums(units, resamples, rng))[2]
     method = "cluster-bootstrap" if row.n_units < row.n_items else "bootstrap"
     return _Bootstrap(replicates, row.n_units), method, resamples

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any, cast
 
 from trustwatch.common.errors import ConfigError
+from trustwatch.common.metrics import Worse
 from trustwatch.common.schema import Reader, parse_yaml
 from trustwatch.monitors.divergence import MODES, Mode, resolve_metric
 from trustwatch.monitors.fdr import PROCEDURE_NAMES, Procedure
-from trustwatch.monitors.metrics import Worse
 
 DEFAULT_POLICY = "default_policy.yaml"
 GROUP_MODES = ("worst", "overall")

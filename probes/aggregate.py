@@ -1,10 +1,11 @@
 """Per-variant metric values, overall and per group, from outcome rows (for the report).
 
-The definitions live in ``trustwatch.monitors.metrics`` (functions of column sums and
-counts); this module only sums the outcome columns per (variant, probe, group) and
-applies them. Next to the papers' metrics it reports the shares that are counted rather
-than folded into a metric (:data:`COUNTED`), as ``<column>_rate``: unparsed agreement
-answers, scorer failures, degenerate samples.
+The definitions live in the registry ``trustwatch.common.metrics`` (functions of column sums
+and counts); this module only sums the outcome columns per (variant, probe, group) and applies
+them: the papers' metrics (``METRICS``), then the shares that are counted rather than folded
+into a metric (``COUNTED``: ``unparsed_rate``, ``scorer_error_rate``, ``degenerate_rate``).
+A value counts every item the variant answered (``trustwatch_probe_metric``), where a
+divergence row counts only the items both variants answered.
 """
 
 from __future__ import annotations
@@ -16,13 +17,7 @@ from typing import Any
 import numpy as np
 
 from trustwatch.common.groups import OVERALL
-from trustwatch.monitors.metrics import metrics_for
-
-COUNTED: dict[str, tuple[str, ...]] = {
-    "toxicity": ("scorer_error", "degenerate"),
-    "stereotype_agreement": ("unparsed",),
-}
-"""Per probe, the outcome columns whose mean is reported as ``<column>_rate``."""
+from trustwatch.common.metrics import counted_for, metrics_for
 
 
 def aggregate(outcome_rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -47,16 +42,12 @@ def aggregate(outcome_rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
     for (variant, probe, group), columns in sums.items():
         column_sums = {name: np.asarray(total) for name, (total, _) in columns.items()}
         column_counts = {name: np.asarray(count) for name, (_, count) in columns.items()}
-        for metric in metrics_for(probe):
-            if not all(name in columns for name in metric.outcomes):
+        for metric in metrics_for(probe) + counted_for(probe):
+            if not all(name in columns for name in metric.columns):
                 continue
             with np.errstate(invalid="ignore", divide="ignore"):
                 value = float(metric.estimate(column_sums, column_counts))
-            out.append(_row(variant, probe, metric.name, group, value, columns[metric.outcomes[0]][1]))
-        for name in COUNTED.get(probe, ()):
-            if name in columns:
-                total, count = columns[name]
-                out.append(_row(variant, probe, f"{name}_rate", group, total / count, count))
+            out.append(_row(variant, probe, metric.name, group, value, columns[metric.columns[0]][1]))
     out.sort(key=lambda r: (r["variant"], r["probe"], r["metric"], r["group"] != OVERALL, r["group"]))
     return out
 

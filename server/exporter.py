@@ -12,7 +12,9 @@ Names are a contract (dashboards, alerts and Argo Rollouts read them):
   ``trustwatch_replay_cycle_seconds``, ``trustwatch_backend_request_seconds{variant,kind}``,
   ``trustwatch_errors_total{variant,stage}``, ``trustwatch_live_requests_in_flight{variant}``.
 
-Label values come only from the config (variant names), the policy and the probe sets'
+The series that carry metric values (the first four and ``trustwatch_gate_tolerance``) are
+declared with the metric registry in ``trustwatch.common.metrics``; ``trustwatch metrics`` lists
+which metric appears in which. Label values come only from the config (variant names), the policy and the probe sets'
 bounded group lists, never from request text. The gauges are read from the latest
 analysis snapshot at scrape time (a custom collector), so a scrape never sees a half-updated set.
 """
@@ -29,6 +31,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from trustwatch.common.metrics import (
+    DIVERGENCE,
+    DIVERGENCE_LOWER,
+    DIVERGENCE_UPPER,
+    GATE_TOLERANCE,
+    PROBE_METRIC,
+    Series,
+)
 from trustwatch.server.analysis import Analysis
 
 VERDICTS = ("PASS", "FAIL", "INCONCLUSIVE")
@@ -106,23 +116,12 @@ class Exporter:
     def snapshot_metrics(self) -> Iterator[Metric]:
         with self._lock:
             snap = self._snapshot
-        probe_metric = GaugeMetricFamily(
-            "trustwatch_probe_metric", "Current estimate of a probe metric, per variant and group.",
-            labels=["variant", "probe", "metric", "group"],
-        )
+        probe_metric = _family(PROBE_METRIC)
         for row in snap.analysis.metrics:
             if row["value"] is not None and math.isfinite(row["value"]):
                 probe_metric.add_metric([row["variant"], row["probe"], row["metric"], row["group"]], row["value"])
         yield probe_metric
-        labels = ["baseline", "candidate", "probe", "metric", "group"]
-        value = GaugeMetricFamily(
-            "trustwatch_divergence", "Degradation of the candidate against the baseline; positive is worse.",
-            labels=labels,
-        )
-        lower = GaugeMetricFamily("trustwatch_divergence_lower", "Lower confidence bound of the degradation.",
-                                  labels=labels)
-        upper = GaugeMetricFamily("trustwatch_divergence_upper", "Upper confidence bound of the degradation.",
-                                  labels=labels)
+        value, lower, upper = _family(DIVERGENCE), _family(DIVERGENCE_LOWER), _family(DIVERGENCE_UPPER)
         for row in snap.analysis.divergence:
             key = [row.baseline, row.candidate, row.probe, row.metric, row.group]
             for family, number in ((value, row.degradation), (lower, row.lower), (upper, row.upper)):
@@ -136,8 +135,7 @@ class Exporter:
             for name in VERDICTS:
                 verdict.add_metric([candidate, name], 1.0 if current is not None and current.verdict == name else 0.0)
         yield verdict
-        tolerance = GaugeMetricFamily("trustwatch_gate_tolerance", "The policy's tolerance for a gated metric.",
-                                      labels=["candidate", "probe", "metric"])
+        tolerance = _family(GATE_TOLERANCE)
         for candidate, probe, metric, number in snap.tolerances:
             tolerance.add_metric([candidate, probe, metric], number)
         yield tolerance
@@ -146,6 +144,11 @@ class Exporter:
         for name, is_ready in snap.variants_ready.items():
             ready.add_metric([name], 1.0 if is_ready else 0.0)
         yield ready
+
+
+def _family(series: Series) -> GaugeMetricFamily:
+    """The gauge family of a series that carries metric values (declared in ``common/metrics.py``)."""
+    return GaugeMetricFamily(series.name, series.help, labels=list(series.labels))
 
 
 def tolerances(policy: Any, candidates: Iterable[str], analysis: Analysis) -> list[tuple[str, str, str, float]]:

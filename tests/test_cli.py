@@ -73,3 +73,30 @@ def test_score_on_the_embedded_model_matches_transformers() -> None:
     logprob, tokens, greedy = direct_logprob(resolve_model("embedded:smollm2-135m").path, "The capital of France is", " Paris")
     assert payload["logprob"] == pytest.approx(logprob, abs=1e-3)
     assert payload["tokens"] == tokens and payload["is_greedy"] is greedy is True
+
+
+def test_metrics_prints_the_registry() -> None:
+    from trustwatch.common.metrics import METRICS
+
+    result = tw("metrics", "--json")
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    by_key = {(m["probe"], m["metric"]): m for m in payload["metrics"]}
+    assert {(m.probe, m.name) for m in METRICS} <= set(by_key)
+    ambig = by_key[("bbq", "bias_score_ambig")]
+    assert ambig["columns"] == ["biased_ambig", "non_unknown_ambig", "correct_ambig"]
+    assert (ambig["kind"], ambig["worse"], ambig["method"], ambig["role"]) == ("ratio", "higher", "bootstrap", "paper")
+    assert {"name": "trustwatch_probe_metric", "labels": ["variant", "probe", "metric", "group"]} in ambig["series"]
+    assert {"name": "trustwatch_divergence", "labels": ["baseline", "candidate", "probe", "metric", "group"]} in (
+        ambig["series"]
+    )
+    assert [s["name"] for s in by_key[("stereotype_agreement", "unparsed_rate")]["series"]] == [
+        "trustwatch_probe_metric"
+    ]
+    text = tw("metrics")
+    assert text.returncode == 0, text.stderr
+    line = next(x for x in text.stdout.splitlines() if x.startswith("bias_score_ambig "))
+    assert "bbq" in line and "biased_ambig, non_unknown_ambig, correct_ambig" in line and "ratio" in line
+    assert "trustwatch_probe_metric{variant,probe,metric,group}" in text.stdout
+    markdown = tw("metrics", "--markdown")
+    assert markdown.returncode == 0 and markdown.stdout.startswith("| metric | probe |")

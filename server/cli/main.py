@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from trustwatch import __version__
 from trustwatch.server.cli.common import EXIT_INTERRUPTED, common_parser, exit_code
 
-COMMANDS = ["models", "generate", "score", "run", "serve", "gate", "diff", "compress", "probes"]
+COMMANDS = ["models", "generate", "score", "run", "serve", "gate", "diff", "compress", "probes", "metrics"]
 
 
 def build_parser() -> argparse.ArgumentParser:

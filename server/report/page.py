@@ -18,7 +18,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from trustwatch.monitors.metrics import METRICS_BY_KEY
+from trustwatch.common.metrics import METRICS_BY_KEY
 from trustwatch.server.report.digest import (
     COUNTED_OUTCOMES,
     ChangedGeneration,

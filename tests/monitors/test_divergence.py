@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
+from trustwatch.common.metrics import METRICS
 from trustwatch.monitors.divergence import available_metrics, divergence, resolve_metric
-from trustwatch.monitors.metrics import METRICS
 from trustwatch.monitors.outcomes import OutcomeTable
 from trustwatch.monitors.simulate import simulate_rows
 
@@ -163,11 +163,16 @@ def test_available_metrics_and_outcome_level_metrics() -> None:
     assert custom.outcome_level and custom.worse == "lower" and custom.columns == ("helpfulness",)
     with pytest.raises(ValueError, match="worse is 'higher' by definition"):
         resolve_metric("toxicity", "expected_max_toxicity", "lower")
-    # Every paper metric resolves; the scaled-mean detector finds the CrowS-Pairs percentage.
-    scales = {(m.probe, m.name): resolve_metric(m.probe, m.name).mean_scale for m in METRICS}
-    assert scales[("crows_pairs", "stereotype_score")] == 100.0
-    assert scales[("toxicity", "toxicity_probability")] == 1.0
-    assert scales[("perplexity", "perplexity")] is None
+    # Every paper metric resolves to its declaration; the CrowS-Pairs percentage is a scaled proportion.
+    resolved = {(m.probe, m.name): resolve_metric(m.probe, m.name) for m in METRICS}
+    assert all(resolved[(m.probe, m.name)] is m for m in METRICS)
+    assert (resolved[("crows_pairs", "stereotype_score")].kind, resolved[("crows_pairs", "stereotype_score")].scale) == (
+        "proportion",
+        100.0,
+    )
+    assert resolved[("toxicity", "toxicity_probability")].method == "mcnemar"
+    assert resolved[("perplexity", "perplexity")].kind == "ratio"
+    assert resolve_metric("toxicity", "toxic").method == "mcnemar" and custom.method == "bootstrap"
 
 
 def test_sequential_rows_are_wider_and_anytime() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from trustwatch.monitors.metrics import METRICS
+from trustwatch.common.metrics import METRICS
 from trustwatch.monitors.policy import PolicyError, load_policy
 
 ISSUE_FORM = """

@@ -40,6 +40,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from trustwatch.common.errors import UnavailableError
 from trustwatch.common.model_specs import resolve_model
 from trustwatch.common.requests import (
     GenerateRequest,
@@ -54,7 +55,7 @@ log = logging.getLogger(__name__)
 _CHECK_TEXT = "The quick brown fox jumps over the lazy dog."
 
 
-class ServerError(RuntimeError):
+class ServerError(UnavailableError):
     """A model server answered with an error, or could not be reached after the retries."""
 
 

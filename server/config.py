@@ -33,6 +33,7 @@ from typing import Any
 from trustwatch.common.errors import ConfigError
 from trustwatch.common.model_specs import DEFAULT_MODEL_SPEC
 from trustwatch.common.schema import Reader, load_yaml
+from trustwatch.server.backends import BACKENDS
 
 __all__ = ["ConfigError", "ProbeSource", "RunConfig", "VariantConfig", "load_config", "parse_config"]
 
@@ -47,6 +48,8 @@ class VariantConfig:
     options: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
+        if self.backend == "openai":
+            return f"{self.options.get('model')} at {self.options.get('base_url')}"
         if self.model is not None:
             return self.model
         params = ", ".join(f"{k}={v}" for k, v in (self.compress or {}).items())
@@ -158,7 +161,13 @@ def parse_config(raw: Any, source: str, base: Path) -> RunConfig:
         if any(v.name == name for v in variants):
             raise fail(f"{where}: variant name {name!r} is used twice")
         model, from_variant, compress = entry.get("model"), entry.get("from"), entry.get("compress")
-        if (model is None) == (from_variant is None):
+        kind = entry.get("backend", default_kind)
+        if kind not in BACKENDS:
+            raise reader.fail(f"{where}.backend", f"unknown backend {kind!r} (known: {', '.join(BACKENDS)})")
+        options = {**default_options, **(entry.get("options") or {})}
+        if kind == "openai":
+            _check_endpoint(reader, f"{where}.options", name, options, from_variant, base)
+        if (model is None) == (from_variant is None) and not (kind == "openai" and model is None):
             raise fail(f"{where} ({name}): give either 'model' (a model spec) or 'from' + 'compress'")
         if from_variant is not None:
             if not any(v.name == from_variant for v in variants):
@@ -176,10 +185,7 @@ def parse_config(raw: Any, source: str, base: Path) -> RunConfig:
         if isinstance(model, str) and not model.startswith("embedded:") and not Path(model).is_absolute():
             candidate = base / model
             model = str(candidate) if candidate.exists() else model
-        options = {**default_options, **(entry.get("options") or {})}
-        variants.append(
-            VariantConfig(name, model, from_variant, compress, entry.get("backend", default_kind), options)
-        )
+        variants.append(VariantConfig(name, model, from_variant, compress, kind, options))
 
     baseline = raw.get("baseline", variants[0].name)
     if not any(v.name == baseline for v in variants):
@@ -215,6 +221,22 @@ def parse_config(raw: Any, source: str, base: Path) -> RunConfig:
         raise fail("'scorer' must be a mapping with a 'name' (profanity, detoxify, hf-classifier)")
     policy = _resolve(base, raw.get("policy"))
     return RunConfig(baseline, tuple(variants), tuple(probes), generation, scorer, policy, raw, source)
+
+
+def _check_endpoint(
+    reader: Reader, where: str, name: str, options: dict[str, Any], from_variant: Any, base: Path
+) -> None:
+    """An ``openai`` variant: the server's ``base_url`` and served ``model`` name; no ``from``."""
+    if from_variant is not None:
+        raise reader.fail(where.removesuffix(".options"), f"({name}) a served model (backend: openai) cannot be built 'from' another")
+    for key in ("base_url", "model"):
+        if not isinstance(options.get(key), str) or not options[key].strip():
+            example = "{base_url: http://HOST:8000/v1, model: SERVED_NAME}"
+            raise reader.fail(f"{where}.{key}", f"({name}) backend openai needs options {example}")
+    if not options["base_url"].startswith(("http://", "https://")):
+        raise reader.fail(f"{where}.base_url", f"({name}) must start with http:// or https://, got {options['base_url']!r}")
+    if "api_key_file" in options:
+        options["api_key_file"] = str(_resolve(base, options["api_key_file"]))
 
 
 def _resolve(base: Path, value: Any) -> Path | None:

@@ -104,11 +104,11 @@ class VariantRegistry:
         started = time.perf_counter()
         try:
             spec = self._model_spec(variant.config)
-            variant.model_spec = spec
+            variant.model_spec = spec or variant.config.describe()
             variant.backend = create_backend(
                 variant.config.backend, spec, progress=self.progress, **variant.config.options
             )
-            if variant.compression is None and Path(spec).is_dir():
+            if variant.compression is None and spec and Path(spec).is_dir():
                 variant.compression = read_manifest(Path(spec))
             variant.state = "ready"
         except Exception as error:  # a failed variant is reported, the others go on
@@ -116,8 +116,9 @@ class VariantRegistry:
             variant.reason = f"{type(error).__name__}: {error}"
         variant.load_seconds = time.perf_counter() - started
 
-    def _model_spec(self, config: VariantConfig) -> str:
-        if config.model is not None:
+    def _model_spec(self, config: VariantConfig) -> str | None:
+        """The spec the backend loads; for a served model (openai), its tokenizer folder or None."""
+        if config.model is not None or config.backend == "openai":
             return config.model
         source = self.variants[config.from_variant or ""]
         if source.state == "failed":

@@ -7,6 +7,7 @@ per-token log-likelihoods within 1e-3, the same greedy answers and continuations
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +42,26 @@ def test_unknown_and_bad_options_are_refused_by_name() -> None:
         OpenAIBackend(base_url="http://127.0.0.1:1/v1", model="m", gpu_memory_utilization=0.5)
     with pytest.raises(ValueError, match="max_concurrency must be an integer >= 1, got 0"):
         OpenAIBackend(base_url="http://127.0.0.1:1/v1", model="m", max_concurrency=0)
+
+
+def test_config_spells_an_endpoint_variant_and_names_what_is_missing(tmp_path: Path) -> None:
+    from trustwatch.common.errors import ConfigError
+    from trustwatch.server.config import parse_config
+
+    def config(served: dict) -> dict:
+        return {"variants": [{"name": "stable", **served}], "probes": [{"builtin": "all"}]}
+
+    endpoint = {"backend": "openai", "options": {"base_url": "http://stable:8000/v1", "model": "llama"}}
+    parsed = parse_config(config(endpoint), "c.yaml", tmp_path).variants[0]
+    assert parsed.model is None and parsed.backend == "openai"
+    assert parsed.describe() == "llama at http://stable:8000/v1"
+    with pytest.raises(ConfigError, match=r"c\.yaml: variants\[0\]\.options\.base_url: \(stable\) backend openai needs"):
+        parse_config(config({"backend": "openai", "options": {"model": "llama"}}), "c.yaml", tmp_path)
+    with pytest.raises(ConfigError, match=r"variants\[0\]\.options\.base_url: .*must start with http"):
+        parse_config(config({"backend": "openai", "options": {"base_url": "stable:8000", "model": "m"}}), "c.yaml",
+                     tmp_path)
+    with pytest.raises(ConfigError, match=r"variants\[0\]\.backend: unknown backend 'tgi' \(known: transformers, openai"):
+        parse_config(config({"model": "x", "backend": "tgi"}), "c.yaml", tmp_path)
 
 
 # -- a real vLLM server ----------------------------------------------------------------------------
@@ -210,3 +231,54 @@ def test_a_run_reads_the_served_and_the_hosted_model_as_one(
     report = json.loads((out / "report.json").read_text())
     statuses = {(reason["rule"], reason["group"]): reason["status"] for reason in report["gate"][0]["reasons"]}
     assert statuses and set(statuses.values()) == {"pass"}, statuses
+
+
+# -- trustwatch serve over two endpoints; the model server killed mid-replay (runs last: it restarts the server)
+
+
+@pytest.mark.slow
+def test_serve_watches_two_endpoints_and_rides_out_a_killed_server(
+    vllm_server: VLLMServer, embedded_dir: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from tests.conftest import SHARED_PROBESETS
+    from tests.service.harness import metric_value, pb, serve
+
+    if vllm_server.attached:
+        pytest.skip("kills the server: needs one this test started")
+    endpoint = {"backend": "openai", "model": str(embedded_dir),
+                "options": {"base_url": vllm_server.base_url, "model": vllm_server.served_name, "retries": 1}}
+    config = {
+        "baseline": "stable",
+        "variants": [{"name": "stable", **endpoint}, {"name": "canary", **endpoint}],
+        "probes": [{"data": str(SHARED_PROBESETS / "crows_pairs"), "loader": "crows_pairs", "limit": 160}],
+        "store": {"path": str(tmp_path / "store.sqlite")},
+        "replay": {"items_per_cycle": 8, "round_pause_seconds": 3600, "mode": "fixed"},
+    }
+    with serve(config, tmp_path) as served:
+        served.wait_serving()
+        stub = served.stub()
+
+        def status() -> pb.ReplayStatus:
+            return stub.GetReplayStatus(pb.GetReplayStatusRequest(), timeout=10)
+
+        def done() -> int:
+            return sum(p.items_done for p in status().progress)
+
+        served.wait_for(lambda: done() >= 16, timeout=300, what="16 items answered")
+        vllm_server.kill()
+        served.wait_for(lambda: (metric_value(served.metrics(), "trustwatch_errors_total", stage="backend") or 0) > 0,
+                        timeout=120, what="backend errors counted")
+        # nothing is stored while the server is down: no outcome is invented
+        stored = status().outcomes_stored
+        time.sleep(8)
+        assert status().outcomes_stored == stored
+        assert done() < 2 * 160
+        vllm_server.start()
+        served.wait_for(lambda: done() == 2 * 160, timeout=600, what="the round completed after the restart")
+        text = served.metrics()
+        assert metric_value(text, "trustwatch_divergence", candidate="canary", probe="crows_pairs",
+                            metric="stereotype_score", group="all") == pytest.approx(0.0, abs=1e-9)
+        code, body = served.get("/gate/canary")
+        assert code == 200 and json.loads(body)["verdict"] in ("PASS", "INCONCLUSIVE")

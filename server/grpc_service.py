@@ -13,6 +13,7 @@ import json
 import math
 from collections.abc import Callable, Iterator
 from concurrent import futures
+from dataclasses import asdict
 from typing import Any
 
 import grpc
@@ -127,8 +128,8 @@ class TrustWatchServicer(pb_grpc.TrustWatchServicer):
 
     def ListVariants(self, request: pb.ListVariantsRequest, context: grpc.ServicerContext) -> pb.ListVariantsResponse:
         out = []
-        for variant in self.core.variants():
-            manifest = variant.describe()["compression"]
+        for variant in self.core.variant_summaries():
+            manifest = variant.compression
             compression = None
             if manifest:
                 compression = pb.CompressionSummary(
@@ -140,9 +141,9 @@ class TrustWatchServicer(pb_grpc.TrustWatchServicer):
                     source=str(manifest.get("source", "")),
                 )
             out.append(pb.Variant(
-                name=variant.name, model=variant.config.describe(), backend=variant.config.backend,
+                name=variant.name, model=variant.model, backend=variant.backend,
                 state=_STATES[variant.state], reason=variant.reason, compression=compression,
-                baseline=variant.name == self.core.baseline,
+                baseline=variant.baseline,
             ))
         return pb.ListVariantsResponse(variants=out, baseline=self.core.baseline)
 
@@ -177,12 +178,12 @@ class TrustWatchServicer(pb_grpc.TrustWatchServicer):
         ])
 
     def _status(self) -> pb.ReplayStatus:
-        state = self.core.replay
+        status = self.core.replay_status()
         return pb.ReplayStatus(
-            running=state.running, round=state.round, cycles=state.cycles,
-            progress=[pb.ProbeProgress(**p) for p in self.core.replay_progress()],
-            last_cycle_seconds=state.last_cycle_seconds, last_error=state.last_error,
-            outcomes_stored=self.core.store.count_outcomes(),
+            running=status.running, round=status.round, cycles=status.cycles,
+            progress=[pb.ProbeProgress(**asdict(p)) for p in status.progress],
+            last_cycle_seconds=status.last_cycle_seconds, last_error=status.last_error,
+            outcomes_stored=status.outcomes_stored,
         )
 
     def StartReplay(self, request: pb.StartReplayRequest, context: grpc.ServicerContext) -> pb.ReplayStatus:
@@ -193,22 +194,11 @@ class TrustWatchServicer(pb_grpc.TrustWatchServicer):
         return self._status()
 
     def GetDivergence(self, request: pb.GetDivergenceRequest, context: grpc.ServicerContext) -> pb.GetDivergenceResponse:
-        self._call(context, lambda: self.core.check_candidate(request.candidate))
-        rows = [
-            divergence_message(row)
-            for row in self.core.analysis.divergence
-            if row.candidate == request.candidate
-            and (not request.probe or row.probe == request.probe)
-            and (not request.group or row.group == request.group)
-        ]
-        return pb.GetDivergenceResponse(rows=rows)
+        rows = self._call(context, lambda: self.core.divergence(request.candidate, request.probe, request.group))
+        return pb.GetDivergenceResponse(rows=[divergence_message(row) for row in rows])
 
     def GetGate(self, request: pb.GetGateRequest, context: grpc.ServicerContext) -> pb.GateVerdict:
         verdict, revision = self._call(context, lambda: self.core.gate(request.candidate))
-        if verdict is None:
-            return pb.GateVerdict(candidate=request.candidate, baseline=self.core.baseline,
-                                  verdict=pb.GateVerdict.INCONCLUSIVE, revision=revision,
-                                  reasons=[pb.GateReason(status="no_data", reason="no paired outcomes yet")])
         return verdict_message(verdict, revision)
 
     def WatchGate(self, request: pb.WatchGateRequest, context: grpc.ServicerContext) -> Iterator[pb.GateVerdict]:

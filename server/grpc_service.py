@@ -26,7 +26,6 @@ from trustwatch.monitors.gate import Verdict
 from trustwatch.protos.trustwatch.v1 import trustwatch_pb2 as pb
 from trustwatch.protos.trustwatch.v1 import trustwatch_pb2_grpc as pb_grpc
 from trustwatch.server.service import ServiceCore, UnknownVariantError, VariantNotReadyError
-from trustwatch.server.service_config import Limits
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TrustWatch"].full_name
 LIVENESS = "liveness"
@@ -70,9 +69,8 @@ def verdict_message(verdict: Verdict, revision: int, evaluated_at: float = 0.0) 
 
 
 class TrustWatchServicer(pb_grpc.TrustWatchServicer):
-    def __init__(self, core: ServiceCore, limits: Limits) -> None:
+    def __init__(self, core: ServiceCore) -> None:
         self.core = core
-        self.limits = limits
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -86,43 +84,21 @@ class TrustWatchServicer(pb_grpc.TrustWatchServicer):
         except ValueError as error:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
 
-    def _check_text(self, context: grpc.ServicerContext, what: str, text: str) -> None:
-        if len(text) > self.limits.max_prompt_chars:
-            context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"{what} has {len(text)} characters, more than the limit of {self.limits.max_prompt_chars}",
-            )
-
     def _check_batch(self, context: grpc.ServicerContext, n: int) -> None:
-        if n == 0:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the batch is empty")
-        if n > self.limits.max_batch:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"batch of {n} requests is larger than the limit of {self.limits.max_batch}")
+        self._call(context, lambda: self.core.check_batch(n))
 
     def _generate_requests(self, context: grpc.ServicerContext, variant: str, prompts: list[str],
                            settings: pb.GenerationSettings) -> list[GenerateRequest]:
-        self._call(context, lambda: self.core.ready_variant(variant))
-        max_new = settings.max_new_tokens or min(64, self.limits.max_new_tokens)
-        if max_new > self.limits.max_new_tokens:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"max_new_tokens {max_new} is over the limit of {self.limits.max_new_tokens}")
-        for prompt in prompts:
-            self._check_text(context, "prompt", prompt)
         chat = settings.chat if settings.HasField("chat") else None
-        return self._call(context, lambda: [
-            GenerateRequest(p, max_new, settings.temperature, settings.top_p or 1.0, settings.seed,
-                            tuple(settings.stop), chat)
-            for p in prompts
-        ])
+        return self._call(context, lambda: self.core.generate_requests(
+            variant, prompts, max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
+            top_p=settings.top_p, seed=settings.seed, stop=list(settings.stop), chat=chat,
+        ))
 
     def _score_requests(
         self, context: grpc.ServicerContext, variant: str, pairs: list[tuple[str, str]]
     ) -> list[LoglikelihoodRequest]:
-        self._call(context, lambda: self.core.ready_variant(variant))
-        for ctx, cont in pairs:
-            self._check_text(context, "context + continuation", ctx + cont)
-        return self._call(context, lambda: [LoglikelihoodRequest(c, x) for c, x in pairs])
+        return self._call(context, lambda: self.core.score_requests(variant, pairs))
 
     # -- RPCs --------------------------------------------------------------------------------
 
@@ -202,7 +178,7 @@ class TrustWatchServicer(pb_grpc.TrustWatchServicer):
         return verdict_message(verdict, revision)
 
     def WatchGate(self, request: pb.WatchGateRequest, context: grpc.ServicerContext) -> Iterator[pb.GateVerdict]:
-        candidates = [request.candidate] if request.candidate else list(self.core.candidates)
+        candidates = [request.candidate] if request.candidate else []
         stream = self._call(context, lambda: self.core.watch_gate(candidates, context.is_active))
         try:
             for verdict, revision in stream:
@@ -250,7 +226,7 @@ def build_server(core: ServiceCore, address: str, workers: int = 32) -> tuple[gr
         interceptors=interceptors,
         options=[("grpc.max_receive_message_length", size), ("grpc.max_send_message_length", size)],
     )
-    pb_grpc.add_TrustWatchServicer_to_server(TrustWatchServicer(core, config.limits), server)
+    pb_grpc.add_TrustWatchServicer_to_server(TrustWatchServicer(core), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", SERVICE_NAME):

@@ -33,6 +33,7 @@ from trustwatch.probes.items import Item
 from trustwatch.server.analysis import Analysis, analyse
 from trustwatch.server.exporter import Exporter, Snapshot, tolerances
 from trustwatch.server.live_batcher import LiveBatcher
+from trustwatch.server.live_requests import check_batch, generate_requests, score_requests
 from trustwatch.server.run_job import write_report
 from trustwatch.server.runtime import build_runtime
 from trustwatch.server.service_config import ServeConfig
@@ -162,6 +163,20 @@ class ServiceCore:
             why = f": {variant.reason}" if variant.reason else ""
             raise VariantNotReadyError(f"variant {name!r} is {variant.state}{why}")
         return variant
+
+    def check_batch(self, n: int) -> None:
+        """ValueError for an empty batch or one over ``limits.max_batch``."""
+        check_batch(self.config.limits, n)
+
+    def generate_requests(self, name: str, prompts: Sequence[str], **settings: Any) -> list[GenerateRequest]:
+        """Requests for a ready variant within the limits (see :func:`live_requests.generate_requests`)."""
+        self.ready_variant(name)
+        return generate_requests(self.config.limits, prompts, **settings)
+
+    def score_requests(self, name: str, pairs: Sequence[tuple[str, str]]) -> list[LoglikelihoodRequest]:
+        """Requests for a ready variant within the limits."""
+        self.ready_variant(name)
+        return score_requests(self.config.limits, pairs)
 
     def generate(self, name: str, requests: Sequence[GenerateRequest]) -> list[GenerateResult]:
         batcher = self._batcher(name)
@@ -318,7 +333,9 @@ class ServiceCore:
             return verdict, self._revisions.get(candidate, 0)
 
     def watch_gate(self, candidates: Sequence[str], active: Callable[[], bool]) -> Iterator[tuple[Verdict, int]]:
-        """The current verdicts, then each change, until ``active()`` is false or the service stops."""
+        """The current verdicts, then each change, until ``active()`` is false or the service stops.
+        No ``candidates``: every candidate."""
+        candidates = list(candidates) or list(self.candidates)
         for candidate in candidates:
             self.check_candidate(candidate)
         sent: dict[str, int] = {}

@@ -140,9 +140,6 @@ class ServiceCore:
 
     # -- variants and live requests --------------------------------------------------------
 
-    def variants(self) -> list[Variant]:
-        return list(self.registry)
-
     def variant_summaries(self) -> list[VariantSummary]:
         """Each hosted variant: model, backend, state and why, compression summary, whether the baseline."""
         return [

@@ -13,6 +13,7 @@ import json
 import math
 from collections.abc import Callable, Iterator
 from concurrent import futures
+from dataclasses import asdict
 from typing import Any
 
 import grpc
@@ -27,7 +28,6 @@ from trustwatch.protos.trustwatch.v1 import trustwatch_pb2 as pb
 from trustwatch.protos.trustwatch.v1 import trustwatch_pb2_grpc as pb_grpc
 from trustwatch.server.grpc_errors import abort_for, call
 from trustwatch.server.service import ServiceCore
-from trustwatch.server.service_config import Limits
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TrustWatch"].full_name
 LIVENESS = "liveness"
@@ -71,59 +71,36 @@ def verdict_message(verdict: Verdict, revision: int, evaluated_at: float = 0.0) 
 
 
 class TrustWatchServicer(pb_grpc.TrustWatchServicer):
-    def __init__(self, core: ServiceCore, limits: Limits) -> None:
+    def __init__(self, core: ServiceCore) -> None:
         self.core = core
-        self.limits = limits
 
     # -- helpers ---------------------------------------------------------------------------
 
     def _call(self, context: grpc.ServicerContext, fn: Callable[[], Any]) -> Any:
         return call(context, fn)  # errors -> status codes in one place: server/grpc_errors.py
 
-    def _check_text(self, context: grpc.ServicerContext, what: str, text: str) -> None:
-        if len(text) > self.limits.max_prompt_chars:
-            context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"{what} has {len(text)} characters, more than the limit of {self.limits.max_prompt_chars}",
-            )
-
     def _check_batch(self, context: grpc.ServicerContext, n: int) -> None:
-        if n == 0:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the batch is empty")
-        if n > self.limits.max_batch:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"batch of {n} requests is larger than the limit of {self.limits.max_batch}")
+        self._call(context, lambda: self.core.check_batch(n))
 
     def _generate_requests(self, context: grpc.ServicerContext, variant: str, prompts: list[str],
                            settings: pb.GenerationSettings) -> list[GenerateRequest]:
-        self._call(context, lambda: self.core.ready_variant(variant))
-        max_new = settings.max_new_tokens or min(64, self.limits.max_new_tokens)
-        if max_new > self.limits.max_new_tokens:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"max_new_tokens {max_new} is over the limit of {self.limits.max_new_tokens}")
-        for prompt in prompts:
-            self._check_text(context, "prompt", prompt)
         chat = settings.chat if settings.HasField("chat") else None
-        return self._call(context, lambda: [
-            GenerateRequest(p, max_new, settings.temperature, settings.top_p or 1.0, settings.seed,
-                            tuple(settings.stop), chat)
-            for p in prompts
-        ])
+        return self._call(context, lambda: self.core.generate_requests(
+            variant, prompts, max_new_tokens=settings.max_new_tokens, temperature=settings.temperature,
+            top_p=settings.top_p, seed=settings.seed, stop=list(settings.stop), chat=chat,
+        ))
 
     def _score_requests(
         self, context: grpc.ServicerContext, variant: str, pairs: list[tuple[str, str]]
     ) -> list[LoglikelihoodRequest]:
-        self._call(context, lambda: self.core.ready_variant(variant))
-        for ctx, cont in pairs:
-            self._check_text(context, "context + continuation", ctx + cont)
-        return self._call(context, lambda: [LoglikelihoodRequest(c, x) for c, x in pairs])
+        return self._call(context, lambda: self.core.score_requests(variant, pairs))
 
     # -- RPCs --------------------------------------------------------------------------------
 
     def ListVariants(self, request: pb.ListVariantsRequest, context: grpc.ServicerContext) -> pb.ListVariantsResponse:
         out = []
-        for variant in self.core.variants():
-            manifest = variant.describe()["compression"]
+        for variant in self.core.variant_summaries():
+            manifest = variant.compression
             compression = None
             if manifest:
                 compression = pb.CompressionSummary(
@@ -135,9 +112,9 @@ class TrustWatchServicer(pb_grpc.TrustWatchServicer):
                     source=str(manifest.get("source", "")),
                 )
             out.append(pb.Variant(
-                name=variant.name, model=variant.config.describe(), backend=variant.config.backend,
+                name=variant.name, model=variant.model, backend=variant.backend,
                 state=_STATES[variant.state], reason=variant.reason, compression=compression,
-                baseline=variant.name == self.core.baseline,
+                baseline=variant.baseline,
             ))
         return pb.ListVariantsResponse(variants=out, baseline=self.core.baseline)
 
@@ -172,12 +149,12 @@ class TrustWatchServicer(pb_grpc.TrustWatchServicer):
         ])
 
     def _status(self) -> pb.ReplayStatus:
-        state = self.core.replay
+        status = self.core.replay_status()
         return pb.ReplayStatus(
-            running=state.running, round=state.round, cycles=state.cycles,
-            progress=[pb.ProbeProgress(**p) for p in self.core.replay_progress()],
-            last_cycle_seconds=state.last_cycle_seconds, last_error=state.last_error,
-            outcomes_stored=self.core.store.count_outcomes(),
+            running=status.running, round=status.round, cycles=status.cycles,
+            progress=[pb.ProbeProgress(**asdict(p)) for p in status.progress],
+            last_cycle_seconds=status.last_cycle_seconds, last_error=status.last_error,
+            outcomes_stored=status.outcomes_stored,
         )
 
     def StartReplay(self, request: pb.StartReplayRequest, context: grpc.ServicerContext) -> pb.ReplayStatus:
@@ -188,26 +165,15 @@ class TrustWatchServicer(pb_grpc.TrustWatchServicer):
         return self._status()
 
     def GetDivergence(self, request: pb.GetDivergenceRequest, context: grpc.ServicerContext) -> pb.GetDivergenceResponse:
-        self._call(context, lambda: self.core.check_candidate(request.candidate))
-        rows = [
-            divergence_message(row)
-            for row in self.core.analysis.divergence
-            if row.candidate == request.candidate
-            and (not request.probe or row.probe == request.probe)
-            and (not request.group or row.group == request.group)
-        ]
-        return pb.GetDivergenceResponse(rows=rows)
+        rows = self._call(context, lambda: self.core.divergence(request.candidate, request.probe, request.group))
+        return pb.GetDivergenceResponse(rows=[divergence_message(row) for row in rows])
 
     def GetGate(self, request: pb.GetGateRequest, context: grpc.ServicerContext) -> pb.GateVerdict:
         verdict, revision = self._call(context, lambda: self.core.gate(request.candidate))
-        if verdict is None:
-            return pb.GateVerdict(candidate=request.candidate, baseline=self.core.baseline,
-                                  verdict=pb.GateVerdict.INCONCLUSIVE, revision=revision,
-                                  reasons=[pb.GateReason(status="no_data", reason="no paired outcomes yet")])
         return verdict_message(verdict, revision)
 
     def WatchGate(self, request: pb.WatchGateRequest, context: grpc.ServicerContext) -> Iterator[pb.GateVerdict]:
-        candidates = [request.candidate] if request.candidate else list(self.core.candidates)
+        candidates = [request.candidate] if request.candidate else []
         stream = self._call(context, lambda: self.core.watch_gate(candidates, context.is_active))
         try:
             for verdict, revision in stream:
@@ -255,7 +221,7 @@ def build_server(core: ServiceCore, address: str, workers: int = 32) -> tuple[gr
         interceptors=interceptors,
         options=[("grpc.max_receive_message_length", size), ("grpc.max_send_message_length", size)],
     )
-    pb_grpc.add_TrustWatchServicer_to_server(TrustWatchServicer(core, config.limits), server)
+    pb_grpc.add_TrustWatchServicer_to_server(TrustWatchServicer(core), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", SERVICE_NAME):

@@ -16,10 +16,8 @@ from trustwatch.server.service import ServiceCore, UnknownVariantError
 
 
 def gate_payload(core: ServiceCore, candidate: str) -> dict[str, Any]:
+    """The candidate's verdict (or the pending one) as JSON, without the counted rows, with its revision."""
     verdict, revision = core.gate(candidate)
-    if verdict is None:
-        return {"candidate": candidate, "verdict": "INCONCLUSIVE", "revision": revision,
-                "reasons": [{"status": "no_data", "reason": "no paired outcomes yet"}]}
     body = verdict.to_dict()
     body.pop("rows", None)
     return {**body, "revision": revision}

@@ -17,16 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from trustwatch import __version__
-from trustwatch.monitors.policy import Policy, load_policy
-from trustwatch.monitors.scorers import create_scorer
 from trustwatch.probes.items import Item
-from trustwatch.probes.kinds import PROBE_KINDS, ProbeSettings
+from trustwatch.probes.kinds import PROBE_KINDS
 from trustwatch.server.analysis import Analysis, analyse
 from trustwatch.server.config import ConfigError, RunConfig
-from trustwatch.server.probe_sources import collect_items
-from trustwatch.server.replay import ReplayEngine, SliceResult
+from trustwatch.server.replay import SliceResult
+from trustwatch.server.runtime import Runtime, build_runtime
 from trustwatch.server.store import Store
-from trustwatch.server.variants import VariantRegistry
 
 STORE_NAME = "store.sqlite"
 
@@ -42,22 +39,6 @@ class RunResult:
     resumed_items: int
     variants: list[dict[str, Any]]
     """Each variant's description: name, model, state, compression manifest summary."""
-
-
-def generation_settings(config: RunConfig) -> dict[str, ProbeSettings]:
-    """Each probe kind's settings: its defaults overridden by the config's ``generation`` mapping."""
-    out = {}
-    for name, kind in PROBE_KINDS.items():
-        base = kind.default_settings.to_json()
-        unknown = sorted(set(config.generation) - set(base))
-        if unknown:
-            raise ConfigError(f"{config.source}: generation: unknown key(s) {', '.join(unknown)} "
-                              f"(known: {', '.join(base)})")
-        try:
-            out[name] = ProbeSettings(**{**base, **config.generation})
-        except (TypeError, ValueError) as error:
-            raise ConfigError(f"{config.source}: generation: {error}") from error
-    return out
 
 
 def check_resume(store: Store, config: RunConfig, items: list[Item]) -> None:
@@ -89,53 +70,37 @@ def run_job(
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
-    policy: Policy = load_policy(config.policy)
-    settings = generation_settings(config)
-    items = collect_items(config.probes)
-    if not items:
-        raise ConfigError(f"{config.source}: the probe sources gave no items")
-    scorer = create_scorer(config.scorer["name"], **{k: v for k, v in config.scorer.items() if k != "name"})
-    out_dir.mkdir(parents=True, exist_ok=True)
-    store = Store(out_dir / STORE_NAME)
+    runtime = build_runtime(config, out_dir / STORE_NAME, progress=progress, require_items=True)
+    store, items, registry = runtime.store, runtime.items, runtime.registry
     try:
         check_resume(store, config, items)
         resumed = sum(len(store.done_items(v.name, 0)) for v in config.variants)
-        registry = VariantRegistry(config, progress=progress)
         log(f"loading {len(config.variants)} variants")
         registry.load_all(on_loaded=lambda v: log(f"  {v.name}: {v.state} {v.reason}".rstrip()))
         failed = [f"{v.name}: {v.reason}" for v in registry if v.state != "ready"]
         if failed:
             # A one-shot comparison with a missing variant would answer another question than asked.
             raise ConfigError("variants failed to load: " + "; ".join(failed))
-        engine = ReplayEngine(store, scorer, settings)
         ready = registry.ready()
         total = len(items) * len(ready)
         errors: Counter[str] = Counter()
         with tqdm(total=total, initial=min(resumed, total), desc="replay", unit="answer",
                   disable=not progress) as bar:
             for start in range(0, len(items), slice_size):
-                result: SliceResult = engine.run_slice(ready, items[start : start + slice_size], 0)
+                result: SliceResult = runtime.engine.run_slice(ready, items[start : start + slice_size], 0)
                 errors.update(result.errors)
                 bar.update(result.items)
         elapsed = time.perf_counter() - started
-        analysis, report_json, report_html = write_report(
-            out_dir, store, config, registry, scorer, policy, items, dict(errors), elapsed
-        )
+        analysis, report_json, report_html = write_report(out_dir, runtime, dict(errors), elapsed)
         described = [v.describe() for v in registry]
-        registry.close()
     finally:
-        store.close()
+        runtime.close()
     return RunResult(out_dir, report_json, report_html, analysis, len(items), elapsed, resumed, described)
 
 
 def write_report(
     out_dir: Path,
-    store: Store,
-    config: RunConfig,
-    registry: VariantRegistry,
-    scorer: Any,
-    policy: Policy,
-    items: list[Item],
+    runtime: Runtime,
     errors: dict[str, int],
     seconds: float,
     mode: str | None = None,
@@ -143,10 +108,10 @@ def write_report(
 ) -> tuple[Analysis, Path, Path | None]:
     """Export the store's outcomes and generations, analyse them, write report.json and report.html."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    store.export_jsonl(out_dir / "outcomes.jsonl", out_dir / "generations.jsonl")
+    runtime.store.export_jsonl(out_dir / "outcomes.jsonl", out_dir / "generations.jsonl")
     if analysis is None:
-        analysis = analyse(store.outcome_rows(), config.baseline, config.candidates, policy, mode)
-    report = build_report(config, registry, scorer, policy, analysis, items, errors, seconds)
+        analysis = analyse(runtime.store.outcome_rows(), runtime.baseline, runtime.candidates, runtime.policy, mode)
+    report = build_report(runtime, analysis, errors, seconds)
     report_json = out_dir / "report.json"
     tmp = report_json.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(report, indent=1, default=_json_default))
@@ -154,31 +119,23 @@ def write_report(
     return analysis, report_json, write_html(out_dir)
 
 
-def build_report(
-    config: RunConfig,
-    registry: VariantRegistry,
-    scorer: Any,
-    policy: Policy,
-    analysis: Analysis,
-    items: list[Item],
-    errors: dict[str, int],
-    seconds: float,
-) -> dict[str, Any]:
-    probes = Counter(item.probe for item in items)
+def build_report(runtime: Runtime, analysis: Analysis, errors: dict[str, int], seconds: float) -> dict[str, Any]:
+    config, policy = runtime.config, runtime.policy
+    probes = Counter(item.probe for item in runtime.items)
     return {
         "trustwatch": __version__,
         "baseline": config.baseline,
-        "variants": [v.describe() for v in registry],
+        "variants": [v.describe() for v in runtime.registry],
         "items": dict(probes),
         "metrics": analysis.metrics,
         "divergence": [row.to_dict() for row in analysis.divergence],
         "gate": [v.to_dict() for v in analysis.verdicts],
         "notes": analysis.notes,
         "policy": policy.to_dict(),
-        "scorer": scorer.describe(),
+        "scorer": runtime.scorer.describe(),
         "errors": errors,
         "config": {**config.raw, "source": config.source},
-        "generation": {k: v.to_json() for k, v in generation_settings(config).items() if PROBE_KINDS[k].request == "generate"},
+        "generation": {k: v.to_json() for k, v in runtime.settings.items() if PROBE_KINDS[k].request == "generate"},
         "elapsed_s": round(seconds, 1),
         "started_at": datetime.fromtimestamp(time.time() - seconds, UTC).isoformat(timespec="seconds"),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),

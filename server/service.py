@@ -1,10 +1,14 @@
 """The service core: variants, live requests, continuous replay, statistics and the gate.
 
-gRPC handlers, the HTTP endpoints and the tests all call this class; it knows nothing of
-gRPC. One background thread loads the variants, then replays: each cycle takes the next
-``items_per_cycle`` items that some ready variant has not answered in the current round,
-asks every ready variant, stores the outcomes, recomputes the statistics from the store
-and publishes them (Prometheus snapshot, ``WatchGate`` subscribers).
+gRPC handlers, the HTTP endpoints, ``trustwatch serve`` and the tests all call this class; it
+knows nothing of gRPC or HTTP. It builds its runtime once (:func:`build_runtime`, as
+``trustwatch run`` does) and answers every query: divergence by candidate, probe and group,
+the gate (or the pending verdict before any paired outcome), replay status, variant
+summaries, and the report of the first replay round. One background thread loads the
+variants, then replays: each cycle takes the next ``items_per_cycle`` items that some ready
+variant has not answered in the current round, asks every ready variant, stores the
+outcomes, recomputes the statistics from the store and publishes them (Prometheus
+snapshot, ``WatchGate`` subscribers).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from trustwatch.common.errors import NotFoundError, UnavailableError
@@ -23,19 +28,18 @@ from trustwatch.common.requests import (
     LoglikelihoodRequest,
     LoglikelihoodResult,
 )
+from trustwatch.monitors.divergence import DivergenceRow
 from trustwatch.monitors.gate import Verdict
-from trustwatch.monitors.policy import load_policy
-from trustwatch.monitors.scorers import create_scorer
 from trustwatch.probes.items import Item
 from trustwatch.server.analysis import Analysis, analyse
 from trustwatch.server.exporter import Exporter, Snapshot, tolerances
 from trustwatch.server.live_batcher import LiveBatcher
-from trustwatch.server.probe_sources import collect_items
-from trustwatch.server.replay import ReplayEngine
-from trustwatch.server.run_job import generation_settings
+from trustwatch.server.live_requests import check_batch, generate_requests, score_requests
+from trustwatch.server.run_job import write_report
+from trustwatch.server.runtime import build_runtime
 from trustwatch.server.service_config import ServeConfig
-from trustwatch.server.store import Store
-from trustwatch.server.variants import Variant, VariantRegistry
+from trustwatch.server.summaries import FirstRoundReport, ProbeProgress, ReplayStatus, VariantSummary
+from trustwatch.server.variants import Variant, summarise_manifest
 
 log = logging.getLogger("trustwatch.service")
 
@@ -62,18 +66,23 @@ class ReplayState:
 class ServiceCore:
     def __init__(self, config: ServeConfig, exporter: Exporter | None = None, progress: bool = False) -> None:
         self.config = config
-        run = config.run
         self.exporter = exporter or Exporter()
-        self.policy = load_policy(run.policy)
-        self.settings = generation_settings(run)
-        self.items: list[Item] = collect_items(run.probes)
-        self.scorer = create_scorer(run.scorer["name"], **{k: v for k, v in run.scorer.items() if k != "name"})
-        self.store = Store(config.store_path)
-        self.registry = VariantRegistry(run, progress=progress, replay_share=config.replay.max_backend_share)
         # Small replay chunks: a live request waits for one chunk at most.
-        self.engine = ReplayEngine(self.store, self.scorer, self.settings, observer=self.exporter, chunk_size=8)
-        self.baseline = run.baseline
-        self.candidates = run.candidates
+        self.runtime = runtime = build_runtime(
+            config.run, config.store_path, progress=progress, replay_share=config.replay.max_backend_share,
+            observer=self.exporter, chunk_size=8,
+        )
+        self.policy = runtime.policy
+        self.settings = runtime.settings
+        self.items: list[Item] = runtime.items
+        self.scorer = runtime.scorer
+        self.store = runtime.store
+        self.registry = runtime.registry
+        self.engine = runtime.engine
+        self.baseline = runtime.baseline
+        self.candidates = runtime.candidates
+        self.mode = config.replay.mode
+        """The continuous gate's mode (``replay.mode``); the first-round report uses the policy's."""
         self.loaded = threading.Event()
         self.replay = ReplayState(round=self.store.latest_round())
         self._stop = threading.Event()
@@ -84,6 +93,7 @@ class ServiceCore:
         self._thread: threading.Thread | None = None
         self._batchers: dict[str, LiveBatcher] = {}
         self._batchers_lock = threading.Lock()
+        self._first_round_reported = False
         self._publish()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -123,8 +133,7 @@ class ServiceCore:
             self._thread.join(timeout)
         for batcher in self._batchers.values():
             batcher.close()
-        self.registry.close()
-        self.store.close()
+        self.runtime.close()
 
     @property
     def stopping(self) -> bool:
@@ -132,8 +141,15 @@ class ServiceCore:
 
     # -- variants and live requests --------------------------------------------------------
 
-    def variants(self) -> list[Variant]:
-        return list(self.registry)
+    def variant_summaries(self) -> list[VariantSummary]:
+        """Each hosted variant: model, backend, state and why, compression summary, whether the baseline."""
+        return [
+            VariantSummary(
+                name=v.name, model=v.config.describe(), backend=v.config.backend, state=v.state, reason=v.reason,
+                baseline=v.name == self.baseline, compression=summarise_manifest(v.compression),
+            )
+            for v in self.registry
+        ]
 
     def ready_variant(self, name: str) -> Variant:
         """The named variant, ready to answer; UnknownVariantError / VariantNotReadyError otherwise."""
@@ -145,6 +161,20 @@ class ServiceCore:
             why = f": {variant.reason}" if variant.reason else ""
             raise VariantNotReadyError(f"variant {name!r} is {variant.state}{why}")
         return variant
+
+    def check_batch(self, n: int) -> None:
+        """ValueError for an empty batch or one over ``limits.max_batch``."""
+        check_batch(self.config.limits, n)
+
+    def generate_requests(self, name: str, prompts: Sequence[str], **settings: Any) -> list[GenerateRequest]:
+        """Requests for a ready variant within the limits (see :func:`live_requests.generate_requests`)."""
+        self.ready_variant(name)
+        return generate_requests(self.config.limits, prompts, **settings)
+
+    def score_requests(self, name: str, pairs: Sequence[tuple[str, str]]) -> list[LoglikelihoodRequest]:
+        """Requests for a ready variant within the limits."""
+        self.ready_variant(name)
+        return score_requests(self.config.limits, pairs)
 
     def generate(self, name: str, requests: Sequence[GenerateRequest]) -> list[GenerateResult]:
         batcher = self._batcher(name)
@@ -208,16 +238,37 @@ class ServiceCore:
             self._stop.wait(self.config.replay.pause_seconds)
         return result.items
 
-    def replay_progress(self) -> list[dict[str, Any]]:
+    def replay_progress(self) -> list[ProbeProgress]:
         counts = self.store.done_counts(self.replay.round)
         totals: dict[str, int] = {}
         for item in self.items:
             totals[item.probe] = totals.get(item.probe, 0) + 1
         return [
-            {"variant": v.name, "probe": probe, "items_done": counts.get((v.name, probe), 0), "items_total": total}
+            ProbeProgress(v.name, probe, counts.get((v.name, probe), 0), total)
             for v in self.registry
             for probe, total in totals.items()
         ]
+
+    def replay_status(self) -> ReplayStatus:
+        state = self.replay
+        return ReplayStatus(
+            running=state.running, round=state.round, cycles=state.cycles,
+            last_cycle_seconds=state.last_cycle_seconds, last_error=state.last_error,
+            outcomes_stored=self.store.count_outcomes(), progress=self.replay_progress(),
+        )
+
+    def report_first_round(self, report_dir: Path, seconds: float) -> FirstRoundReport | None:
+        """Once the variants are loaded and the first round is complete: write its report to
+        ``report_dir`` (as ``trustwatch run`` does, in the policy's mode, fixed by default; the
+        continuous gate stays in ``replay.mode``) and return it. None before, and after the first call
+        that wrote it."""
+        if self._first_round_reported or not self.loaded.is_set() or not self.round_complete():
+            return None
+        errors = {f"{v}/{s}": n for (v, s), n in self.store.error_counts().items()}
+        analysis, report_json, html = write_report(report_dir, self.runtime, errors, seconds)
+        self._first_round_reported = True
+        return FirstRoundReport(analysis, report_json, html, len(self.items), self.replay.round,
+                                replayed=self.replay.cycles > 0)
 
     # -- statistics and the gate -----------------------------------------------------------
 
@@ -227,7 +278,7 @@ class ServiceCore:
 
     def _recompute(self) -> None:
         rows = self.store.outcome_rows()
-        analysis = analyse(rows, self.baseline, self.candidates, self.policy, self.config.replay.mode)
+        analysis = analyse(rows, self.baseline, self.candidates, self.policy, self.mode)
         with self._changed:
             self._analysis = analysis
             for verdict in analysis.verdicts:
@@ -266,14 +317,23 @@ class ServiceCore:
                 f"unknown candidate {candidate!r} (candidates: {', '.join(self.candidates) or 'none'})"
             )
 
-    def gate(self, candidate: str) -> tuple[Verdict | None, int]:
-        """The candidate's current verdict (None before any paired outcome) and its revision."""
+    def divergence(self, candidate: str, probe: str = "", group: str = "") -> list[DivergenceRow]:
+        """The candidate's current divergence rows; an empty ``probe`` or ``group`` keeps every one."""
         self.check_candidate(candidate)
         with self._changed:
-            return self._analysis.verdict_of(candidate), self._revisions.get(candidate, 0)
+            return self._analysis.divergence_of(candidate, probe, group)
+
+    def gate(self, candidate: str) -> tuple[Verdict, int]:
+        """The candidate's current verdict (the pending one before any paired outcome) and its revision."""
+        self.check_candidate(candidate)
+        with self._changed:
+            verdict = self._analysis.verdict_or_pending(self.baseline, candidate, self.mode)
+            return verdict, self._revisions.get(candidate, 0)
 
     def watch_gate(self, candidates: Sequence[str], active: Callable[[], bool]) -> Iterator[tuple[Verdict, int]]:
-        """The current verdicts, then each change, until ``active()`` is false or the service stops."""
+        """The current verdicts, then each change, until ``active()`` is false or the service stops.
+        No ``candidates``: every candidate."""
+        candidates = list(candidates) or list(self.candidates)
         for candidate in candidates:
             self.check_candidate(candidate)
         sent: dict[str, int] = {}

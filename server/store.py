@@ -283,3 +283,26 @@ def _write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> None:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     tmp.replace(path)
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def is_store_file(path: str | Path) -> bool:
+    """Whether ``path`` is an SQLite file (a results store), not an outcomes.jsonl."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:
+        return False
+
+
+def read_outcome_rows(path: str | Path) -> list[dict[str, Any]]:
+    """The outcome rows of an existing store, as the service reads them (each item's latest round)."""
+    if not is_store_file(path):
+        raise StoreError(f"results store {path}: not an SQLite file")
+    store = Store(path)
+    try:
+        return store.outcome_rows()
+    finally:
+        store.close()

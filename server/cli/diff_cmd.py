@@ -9,6 +9,7 @@ from trustwatch.server.cli.gate_cmd import (
     EXIT_BAD_INPUT,
     add_source_arguments,
     exit_3_on_usage_errors,
+    load_policy_arg,
     load_table,
 )
 
@@ -19,18 +20,25 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         parents=[common],
         help="paired divergence of every candidate against the baseline, per probe, metric and group",
         description="Print candidate - baseline per probe, metric and group, signed so that positive is "
-        "worse, with intervals (bootstrap, Newcombe with McNemar for binary outcomes, or confidence sequences).",
+        "worse, with intervals (bootstrap, Newcombe with McNemar for binary outcomes, or confidence sequences). "
+        "Baseline, confidence, mode, resamples and seed come from the policy (--policy, default: the packaged "
+        "one), as in the service's GetDivergence; the flags override them.",
     )
     add_source_arguments(parser)
-    parser.add_argument("--confidence", type=float, default=0.95, help="interval level (default 0.95)")
+    parser.add_argument(
+        "--policy", metavar="FILE",
+        help="gate policy YAML whose baseline, confidence, mode, resamples and seed apply, as the service's "
+        "GetDivergence applies its own (default: the packaged default policy)",
+    )
+    parser.add_argument("--confidence", type=float, help="interval level (default: the policy's, 0.95 by default)")
     parser.add_argument(
         "--mode",
         choices=("fixed", "sequential"),
-        default="fixed",
-        help="fixed: bootstrap / Newcombe; sequential: confidence sequences",
+        help="fixed: bootstrap / Newcombe; sequential: confidence sequences (default: the policy's, fixed "
+        "by default; `serve` uses its config's replay.mode, sequential by default)",
     )
-    parser.add_argument("--resamples", type=int, default=2000, help="bootstrap replicates (default 2000)")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--resamples", type=int, help="bootstrap replicates (default: the policy's, 2000 by default)")
+    parser.add_argument("--seed", type=int, help="bootstrap seed (default: the policy's, 0 by default)")
     parser.add_argument(
         "--all-outcomes",
         action="store_true",
@@ -41,42 +49,23 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def run(args: argparse.Namespace) -> int:
-    from trustwatch.monitors.divergence import available_metrics, divergence
-    from trustwatch.monitors.outcomes import OutcomeError
-    from trustwatch.monitors.policy import load_policy
+    from dataclasses import replace
 
-    if not 0.0 < args.confidence < 1.0:
-        raise CliError(f"--confidence must lie in (0, 1), got {args.confidence}", EXIT_BAD_INPUT)
-    if args.resamples < 100:
-        raise CliError(f"--resamples must be at least 100, got {args.resamples}", EXIT_BAD_INPUT)
     from trustwatch.monitors.report import format_divergence
+    from trustwatch.server.analysis import diff_rows
 
+    if args.confidence is not None and not 0.0 < args.confidence < 1.0:
+        raise CliError(f"--confidence must lie in (0, 1), got {args.confidence}", EXIT_BAD_INPUT)
+    if args.resamples is not None and args.resamples < 100:
+        raise CliError(f"--resamples must be at least 100, got {args.resamples}", EXIT_BAD_INPUT)
+    policy = load_policy_arg(args)
+    # The flags override the policy's values; unset, the policy's apply, as in the service.
+    overrides = {"confidence": args.confidence, "resamples": args.resamples, "seed": args.seed}
+    policy = replace(policy, **{k: v for k, v in overrides.items() if v is not None})
     table = load_table(args)
-    baseline = args.baseline or load_policy(None).baseline
-    candidates = args.candidate or [v for v in table.variants if v != baseline]
-    rows = []
-    if baseline not in table.variants:
-        raise OutcomeError(
-            f"unknown baseline variant {baseline!r}; the outcomes have {', '.join(table.variants)}",
-            table.source,
-        )
-    for candidate in candidates:
-        table.check_pairing(baseline, candidate)
-        specs = [
-            s
-            for probe in table.variant_probes(candidate)
-            for s in available_metrics(table, probe, all_outcomes=args.all_outcomes)
-        ]
-        rows += divergence(
-            table,
-            baseline,
-            candidate,
-            metrics=specs,
-            confidence=args.confidence,
-            mode=args.mode,
-            resamples=args.resamples,
-            seed=args.seed,
-        )
+    baseline, rows = diff_rows(
+        table, policy, args.mode, baseline=args.baseline, candidates=args.candidate, all_outcomes=args.all_outcomes
+    )
     payload = {"outcomes": table.source, "baseline": baseline, "rows": [row.to_dict() for row in rows]}
     emit(args, payload, format_divergence(rows) if rows else "no candidate variant to compare")
     return 0

@@ -19,7 +19,9 @@ EXIT_BAD_INPUT = 3
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     """--outcomes FILE | --run DIR (exactly one), and --baseline."""
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--outcomes", metavar="FILE", help="an outcomes.jsonl file")
+    source.add_argument(
+        "--outcomes", metavar="FILE", help="an outcomes.jsonl file, or a results store (the SQLite file of `serve`)"
+    )
     source.add_argument("--run", metavar="DIR", help="a run directory holding outcomes.jsonl")
     parser.add_argument("--baseline", metavar="NAME", help="the baseline variant (default: the policy's)")
     parser.add_argument(
@@ -42,9 +44,22 @@ def exit_3_on_usage_errors(parser: argparse.ArgumentParser) -> None:
 
 
 def load_table(args: argparse.Namespace) -> Any:
-    from trustwatch.monitors.outcomes import load_outcomes, load_run
+    """The outcomes of --run DIR or --outcomes FILE (outcomes.jsonl, or a store read as the service reads it)."""
+    from trustwatch.monitors.outcomes import OutcomeTable, load_outcomes, load_run
+    from trustwatch.server.store import is_store_file, read_outcome_rows
 
-    return load_run(args.run) if args.run else load_outcomes(args.outcomes)
+    if args.run:
+        return load_run(args.run)
+    if is_store_file(args.outcomes):
+        return OutcomeTable.from_rows(read_outcome_rows(args.outcomes), source=str(args.outcomes))
+    return load_outcomes(args.outcomes)
+
+
+def load_policy_arg(args: argparse.Namespace) -> Any:
+    """The --policy file (default: the packaged default policy); a bad policy exits 3 (cli/common.py)."""
+    from trustwatch.monitors.policy import load_policy
+
+    return load_policy(args.policy)
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -73,13 +88,13 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def run(args: argparse.Namespace) -> int:
-    from trustwatch.monitors.gate import evaluate_gate, exit_code
-    from trustwatch.monitors.policy import load_policy
+    from trustwatch.monitors.gate import exit_code
     from trustwatch.monitors.report import format_verdicts
+    from trustwatch.server.analysis import gate_verdicts
 
-    policy = load_policy(args.policy)
+    policy = load_policy_arg(args)
     table = load_table(args)
-    verdicts = evaluate_gate(table, policy, args.mode, baseline=args.baseline, candidates=args.candidate)
+    verdicts = gate_verdicts(table, policy, args.mode, baseline=args.baseline, candidates=args.candidate)
     payload = {
         "outcomes": table.source,
         "policy": policy.source,

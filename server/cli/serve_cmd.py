@@ -45,7 +45,6 @@ def run(args: argparse.Namespace) -> int:
     from trustwatch.server.exporter import Exporter
     from trustwatch.server.grpc_service import build_server, set_serving
     from trustwatch.server.http_endpoints import serve_http
-    from trustwatch.server.run_job import write_report
     from trustwatch.server.service import ServiceCore
     from trustwatch.server.service_config import load_serve_config
 
@@ -74,43 +73,37 @@ def run(args: argparse.Namespace) -> int:
     grpc_host = config.grpc_address.rpartition(":")[0]
     metrics_url = f"http://{metrics_host}:{http.server_address[1]}/metrics"
     say(f"trustwatch serving gRPC on {grpc_host}:{port}, metrics on {metrics_url}")
-    say(f"store: {config.store_path}; {len(core.items)} probe items; loading {len(core.registry.variants)} variants")
+    say(f"store: {config.store_path}; {len(core.items)} probe items; loading {len(core.variant_summaries())} variants")
     core.start()
 
     report_dir = args.report_dir or config.store_path.parent / "trustwatch-report"
-    reported = announced = False
+    announced = False
     started = time.perf_counter()
     while not stop.is_set():
         if core.loaded.is_set() and not announced:
             announced = True
-            baseline = core.registry[core.baseline]
+            variants = core.variant_summaries()
+            baseline = next(v for v in variants if v.baseline)
             # SERVING once the variants are loaded; a failed baseline leaves the service NOT_SERVING.
             set_serving(health, baseline.state == "ready")
-            for variant in core.variants():
+            for variant in variants:
                 say(f"  variant {variant.name}: {variant.state}" + (f" ({variant.reason})" if variant.reason else ""))
             if baseline.state != "ready":
                 print(f"baseline {core.baseline!r} failed to load: {baseline.reason}", file=sys.stderr)
-        if not reported and core.loaded.is_set() and core.round_complete():
-            # The first round is looked at once, as `trustwatch run` does: the policy's mode (fixed by
-            # default). The continuous gate (/gate, WatchGate, Prometheus) stays anytime-valid.
-            analysis, _, html = write_report(
-                report_dir, core.store, config.run, core.registry, core.scorer, core.policy, core.items,
-                {f"{v}/{s}": n for (v, s), n in core.store.error_counts().items()},
-                time.perf_counter() - started,
-            )
-            reported = True
-            if core.replay.cycles:
-                say(f"first replay round done: {len(core.items)} items per variant "
+        report = core.report_first_round(report_dir, time.perf_counter() - started)
+        if report is not None:
+            if report.replayed:
+                say(f"first replay round done: {report.items} items per variant "
                     f"in {time.perf_counter() - started:.0f} s")
             else:
-                say(f"replay round {core.replay.round} is already complete in the store: "
-                    f"{len(core.items)} items per variant")
-            for verdict in analysis.verdicts:
+                say(f"replay round {report.round} is already complete in the store: "
+                    f"{report.items} items per variant")
+            for verdict in report.analysis.verdicts:
                 flag = "  (degenerate)" if verdict.degenerate else ""
                 say(f"  gate ({verdict.mode}, first round) {verdict.candidate:<20} {verdict.verdict}{flag}")
-            for note in analysis.notes:
+            for note in report.analysis.notes:
                 say(f"  note: {note}")
-            say(f"report: {html or report_dir / 'report.json'}")
+            say(f"report: {report.report_html or report.report_json}")
             say(f"gRPC: {grpc_host}:{port}   metrics: {metrics_url}   gate: {metrics_url[:-len('/metrics')]}/gate")
             if args.exit_after_first_round:
                 break

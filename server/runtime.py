@@ -1,0 +1,93 @@
+"""The runtime of a config, built once: policy, generation settings, probe items, scorer, store,
+variant registry and replay engine.
+
+``trustwatch run`` and ``trustwatch serve`` (:class:`~trustwatch.server.service.ServiceCore`)
+both build theirs here, so the two never wire the parts differently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trustwatch.monitors.policy import Policy, load_policy
+from trustwatch.monitors.scorers import create_scorer
+from trustwatch.probes.items import Item
+from trustwatch.probes.kinds import PROBE_KINDS, ProbeSettings
+from trustwatch.server.config import ConfigError, RunConfig
+from trustwatch.server.probe_sources import collect_items
+from trustwatch.server.replay import ReplayEngine, ReplayObserver
+from trustwatch.server.store import Store
+from trustwatch.server.variants import VariantRegistry
+
+
+def generation_settings(config: RunConfig) -> dict[str, ProbeSettings]:
+    """Each probe kind's settings: its defaults overridden by the config's ``generation`` mapping."""
+    out = {}
+    for name, kind in PROBE_KINDS.items():
+        base = kind.default_settings.to_json()
+        unknown = sorted(set(config.generation) - set(base))
+        if unknown:
+            raise ConfigError(f"{config.source}: generation: unknown key(s) {', '.join(unknown)} "
+                              f"(known: {', '.join(base)})")
+        try:
+            out[name] = ProbeSettings(**{**base, **config.generation})
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"{config.source}: generation: {error}") from error
+    return out
+
+
+@dataclass
+class Runtime:
+    """Everything a config needs at run time; the variants are built but not loaded yet."""
+
+    config: RunConfig
+    policy: Policy
+    settings: dict[str, ProbeSettings]
+    items: list[Item]
+    scorer: Any
+    store: Store
+    registry: VariantRegistry
+    engine: ReplayEngine
+
+    @property
+    def baseline(self) -> str:
+        return self.config.baseline
+
+    @property
+    def candidates(self) -> list[str]:
+        return self.config.candidates
+
+    def close(self) -> None:
+        """Close the backends and the store."""
+        self.registry.close()
+        self.store.close()
+
+
+def build_runtime(
+    config: RunConfig,
+    store_path: Path,
+    *,
+    progress: bool = False,
+    replay_share: float = 1.0,
+    observer: ReplayObserver | None = None,
+    chunk_size: int = 32,
+    require_items: bool = False,
+) -> Runtime:
+    """The runtime of ``config`` with its store at ``store_path`` (created when absent).
+
+    ``require_items``: a config whose probe sources give no item is an error (raised before the
+    store is opened). ``replay_share`` and ``chunk_size``: see :class:`VariantRegistry` and
+    :class:`ReplayEngine`.
+    """
+    policy = load_policy(config.policy)
+    settings = generation_settings(config)
+    items = collect_items(config.probes)
+    if require_items and not items:
+        raise ConfigError(f"{config.source}: the probe sources gave no items")
+    scorer = create_scorer(config.scorer["name"], **{k: v for k, v in config.scorer.items() if k != "name"})
+    store = Store(store_path)
+    registry = VariantRegistry(config, progress=progress, replay_share=replay_share)
+    engine = ReplayEngine(store, scorer, settings, observer=observer, chunk_size=chunk_size)
+    return Runtime(config, policy, settings, items, scorer, store, registry, engine)

@@ -1,7 +1,7 @@
 """The metric registry: every metric trustwatch reports, declared once.
 
 Each :class:`MetricDef` says which probe produces it, which outcome columns it reads (by their
-literal names, so that ``grep`` finds producer and consumers), its kind, which direction is a
+literal names, so that ``grep`` finds producer and consumers), its statistic, which direction is a
 degradation, the statistical method that tests it, and where its definition comes from.
 Aggregation (``probes/aggregate.py``), divergence and the gate (``monitors/``), the exporter,
 the report, ``trustwatch metrics`` and the metrics table of ``probes/README.md`` all read it.
@@ -33,7 +33,7 @@ from typing import Literal
 import numpy as np
 
 Worse = Literal["higher", "lower"]
-Kind = Literal["proportion", "mean", "ratio"]
+Statistic = Literal["proportion", "mean", "ratio"]
 Method = Literal["mcnemar", "bootstrap"]
 Role = Literal["paper", "counted", "outcome"]
 Values = Literal["0/1", "share", "number"]
@@ -41,7 +41,7 @@ Sums = Mapping[str, np.ndarray]
 Estimator = Callable[[Sums, Sums], np.ndarray]
 """``estimate(sums, counts)``: column sums and column counts -> metric value(s)."""
 
-KINDS: dict[Kind, str] = {
+STATISTICS: dict[Statistic, str] = {
     "proportion": "scale x mean of one 0/1 column",
     "mean": "scale x mean of one column",
     "ratio": "a function of several column sums",
@@ -79,7 +79,7 @@ class MetricDef:
     name: str
     columns: tuple[str, ...]
     """The outcome columns the metric reads, literally."""
-    kind: Kind
+    statistic: Statistic
     worse: Worse
     """Which direction is a degradation."""
     method: Method
@@ -93,12 +93,12 @@ class MetricDef:
     """``ratio``: the value as a function of the column sums and counts."""
 
     def __post_init__(self) -> None:
-        if (self.kind == "ratio") != (self.formula is not None):
-            raise ValueError(f"{self.probe}/{self.name}: a ratio has a formula, a {self.kind} has none")
-        if self.kind != "ratio" and len(self.columns) != 1:
-            raise ValueError(f"{self.probe}/{self.name}: a {self.kind} reads one column")
-        if self.method != ("mcnemar" if self.kind == "proportion" else "bootstrap"):
-            raise ValueError(f"{self.probe}/{self.name}: a {self.kind} is not tested by {self.method}")
+        if (self.statistic == "ratio") != (self.formula is not None):
+            raise ValueError(f"{self.probe}/{self.name}: a ratio has a formula, a {self.statistic} has none")
+        if self.statistic != "ratio" and len(self.columns) != 1:
+            raise ValueError(f"{self.probe}/{self.name}: a {self.statistic} reads one column")
+        if self.method != ("mcnemar" if self.statistic == "proportion" else "bootstrap"):
+            raise ValueError(f"{self.probe}/{self.name}: a {self.statistic} is not tested by {self.method}")
 
     @property
     def outcome_level(self) -> bool:

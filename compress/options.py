@@ -71,7 +71,7 @@ class CompressOptions:
             return "block-by-block"  # each block on the outputs of the compressed blocks before it
         return "gptqmodel" if self.method == "gptq" else None
 
-    def params(self) -> dict[str, Any]:
+    def parameters(self) -> dict[str, Any]:
         """The parameters that define the variant (manifest and cache key): only those the method takes."""
         out: dict[str, Any] = {}
         for name in _ALLOWED[self.method]:

@@ -130,7 +130,7 @@ def _write(prepared: Prepared, folder: Path, progress: bool) -> None:
         "schema": SCHEMA,
         "method": options.method,
         "label": options.describe(),
-        "params": options.params(),
+        "params": options.parameters(),  # the manifest key stays "params" (on-disk contract)
         "source": {
             "spec": prepared.source.spec,
             "kind": prepared.source.kind,

@@ -47,7 +47,7 @@ def variant_key(prepared: Prepared) -> str:
     definition = {
         "source": prepared.fingerprint,
         "method": prepared.options.method,
-        "params": prepared.options.params(),
+        "params": prepared.options.parameters(),
         "calibration": prepared.calibration.sha256 if prepared.calibration else None,
     }
     if prepared.options.calibration_procedure is not None:

@@ -57,7 +57,7 @@ def resolve_metric(probe: str, name: str, worse: Worse | None = None) -> MetricD
 def available_metrics(table: OutcomeTable, probe: str, *, all_outcomes: bool = False) -> list[MetricDef]:
     """The paper metrics whose columns the probe has, then its outcome columns no paper metric reads
     (or every outcome column with ``all_outcomes``)."""
-    present = set(table.metrics(probe))
+    present = set(table.columns(probe))
     specs = [m for m in metrics_for(probe) if set(m.columns) <= present]
     consumed = {column for m in metrics_for(probe) for column in m.columns}
     specs += [outcome_metric(probe, c) for c in sorted(present) if all_outcomes or c not in consumed]
@@ -384,7 +384,7 @@ def _probe_rows(
             )
             # The declared method (common/metrics.py METHODS): McNemar for a proportion, and for a
             # one-column mean whose paired values all happen to be 0 or 1 (a proportion there).
-            binary = spec.kind != "ratio"
+            binary = spec.statistic != "ratio"
             if binary:
                 (column,) = spec.columns
                 b_items, c_items = base[column][index], cand[column][index]

@@ -36,7 +36,7 @@ EXIT_CODES: dict[Decision, int] = {"PASS": 0, "FAIL": 1, "INCONCLUSIVE": 2}
 
 
 @dataclass
-class GateRow:
+class GateReason:
     """A counted row: the divergence row, the rule's tolerance, and what the gate made of it."""
 
     rule: str
@@ -79,9 +79,9 @@ class Verdict:
     verdict: Decision
     degenerate: bool
     mode: Mode
-    reasons: list[GateRow]
+    reasons: list[GateReason]
     """The rows that decided the verdict."""
-    rows: list[GateRow]
+    rows: list[GateReason]
     """Every counted row."""
     fdr: dict[str, Any]
     items_needed: int | None = None
@@ -166,7 +166,7 @@ def _verdict(
     table: OutcomeTable, policy: Policy, mode: Mode, baseline: str, candidate: str, computed: Sequence[DivergenceRow]
 ) -> Verdict:
     table.check_pairing(baseline, candidate)
-    rows: list[GateRow] = []
+    rows: list[GateReason] = []
     notes: list[str] = []
     for rule in policy.rules:
         spec = resolve_metric(rule.probe, rule.metric, rule.worse)
@@ -175,7 +175,7 @@ def _verdict(
             text = f"{rule.key}: not measured (needs outcome columns {', '.join(spec.columns)})"
             if rule.required:
                 rows.append(
-                    GateRow(rule.key, rule.utility, rule.tolerance, rule.min_items, "not measured", text)
+                    GateReason(rule.key, rule.utility, rule.tolerance, rule.min_items, "not measured", text)
                 )
             else:
                 notes.append(text + "; rule skipped")
@@ -200,7 +200,7 @@ def _verdict(
         counted, absent = _counted(rule, found)
         for group in absent:
             rows.append(
-                GateRow(
+                GateReason(
                     rule.key,
                     rule.utility,
                     rule.tolerance,
@@ -225,9 +225,9 @@ def _verdict(
     return Verdict(baseline, candidate, decision, degenerate, mode, reasons, rows, family, needed, notes)
 
 
-def _classify(rule: Rule, row: DivergenceRow) -> GateRow:
+def _classify(rule: Rule, row: DivergenceRow) -> GateReason:
     """Status before FDR control: insufficient, undefined, or undecided (to be tested)."""
-    gate_row = GateRow(
+    gate_row = GateReason(
         rule.key, rule.utility, rule.tolerance, rule.min_items, "undecided", "", row, row.group
     )
     if row.n_items < rule.min_items:
@@ -242,7 +242,7 @@ def _classify(rule: Rule, row: DivergenceRow) -> GateRow:
     return gate_row
 
 
-def _control_fdr(tested: list[GateRow], policy: Policy) -> dict[str, Any]:
+def _control_fdr(tested: list[GateReason], policy: Policy) -> dict[str, Any]:
     alphas = [1.0 - row.divergence.confidence for row in tested if row.divergence is not None]
     result = weighted_fdr([1.0 if row.p_value is None else row.p_value for row in tested], alphas, policy.fdr)
     rejected = int(result.rejected.sum())
@@ -285,7 +285,7 @@ def _control_fdr(tested: list[GateRow], policy: Policy) -> dict[str, Any]:
     }
 
 
-def _decide(rows: list[GateRow]) -> tuple[Decision, bool, list[GateRow]]:
+def _decide(rows: list[GateReason]) -> tuple[Decision, bool, list[GateReason]]:
     failing = [row for row in rows if row.status == "fail"]
     if failing:
         degenerate = any(row.utility for row in failing)
@@ -299,7 +299,7 @@ def _decide(rows: list[GateRow]) -> tuple[Decision, bool, list[GateRow]]:
     return "INCONCLUSIVE", False, open_rows
 
 
-def _margin(row: GateRow) -> float:
+def _margin(row: GateReason) -> float:
     """How close a passing row's upper bound comes to its tolerance (larger is closer)."""
     if row.divergence is None:
         return -math.inf

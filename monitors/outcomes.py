@@ -1,7 +1,8 @@
-"""The outcomes table: one number per (item, variant, probe, metric), with the item's group.
+"""The outcomes table: one number per (item, variant, probe, outcome column), with the item's group.
 
 A row of ``outcomes.jsonl`` is ``{"item_id", "variant", "probe", "group", "metric", "value"}``
-(value numeric, binary as 0/1) with an optional ``"template"``: items that share a template
+(value numeric, binary as 0/1; the field ``metric``, a wire name kept as it is, holds the
+outcome *column*, not a metric: docs/glossary.md) with an optional ``"template"``: items that share a template
 form one cluster, and intervals resample clusters instead of items. Group ``all`` is
 reserved for the overall value and may not appear in a row.
 
@@ -181,12 +182,12 @@ class OutcomeTable:
     def probes(self) -> list[str]:
         return sorted(self._items)
 
-    def metrics(self, probe: str) -> list[str]:
+    def columns(self, probe: str) -> list[str]:
         """The outcome columns present for ``probe`` (any variant)."""
-        return sorted({metric for p, _, metric in self._columns if p == probe})
+        return sorted({column for p, _, column in self._columns if p == probe})
 
-    def has(self, probe: str, variant: str, metric: str) -> bool:
-        return (probe, variant, metric) in self._columns
+    def has(self, probe: str, variant: str, column: str) -> bool:
+        return (probe, variant, column) in self._columns
 
     def variant_probes(self, variant: str) -> list[str]:
         return sorted({probe for probe, v, _ in self._columns if v == variant})
@@ -217,9 +218,9 @@ class OutcomeTable:
             out[position] = codes.setdefault(key, len(codes))
         return out
 
-    def column(self, probe: str, variant: str, metric: str) -> np.ndarray:
-        """Values over the probe's item positions, NaN where the variant has none (read-only)."""
-        column = self._columns.get((probe, variant, metric))
+    def column(self, probe: str, variant: str, name: str) -> np.ndarray:
+        """Values of one outcome column over the probe's item positions, NaN where the variant has none (read-only)."""
+        column = self._columns.get((probe, variant, name))
         if column is None:
             column = np.full(self.n_items(probe), np.nan)
         column.flags.writeable = False

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 
 from trustwatch.monitors.divergence import DivergenceRow
-from trustwatch.monitors.gate import GateRow, Verdict
+from trustwatch.monitors.gate import GateReason, Verdict
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -78,7 +78,7 @@ def format_divergence(rows: Sequence[DivergenceRow]) -> str:
 GATE_HEADERS = ("rule", "group", "n", "degradation", "interval", "tolerance", "status", "q", "reason")
 
 
-def _gate_cells(row: GateRow) -> list[str]:
+def _gate_cells(row: GateReason) -> list[str]:
     d = row.divergence
     if d is None:
         return [row.rule, row.group, "-", "-", "-", _num(row.tolerance), row.status, "-", row.reason]

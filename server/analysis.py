@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from trustwatch.monitors.divergence import DivergenceRow, Mode, available_metrics, divergence
-from trustwatch.monitors.gate import GateRow, Verdict, evaluate_gate
+from trustwatch.monitors.gate import GateReason, Verdict, evaluate_gate
 from trustwatch.monitors.outcomes import OutcomeError, OutcomeTable
 from trustwatch.monitors.policy import Policy
 from trustwatch.probes.aggregate import aggregate
@@ -48,7 +48,7 @@ NO_DATA = "no_data"
 
 def pending_verdict(baseline: str, candidate: str, mode: str) -> Verdict:
     """The verdict of a candidate with no paired outcome yet: INCONCLUSIVE, one ``no_data`` reason."""
-    reason = GateRow(rule="", utility=False, tolerance=0.0, min_items=0, status=NO_DATA,  # type: ignore[arg-type]
+    reason = GateReason(rule="", utility=False, tolerance=0.0, min_items=0, status=NO_DATA,  # type: ignore[arg-type]
                      reason="no paired outcomes yet", group="")
     return Verdict(baseline=baseline, candidate=candidate, verdict="INCONCLUSIVE", degenerate=False,
                    mode=mode, reasons=[reason], rows=[], fdr={})  # type: ignore[arg-type]

@@ -143,7 +143,7 @@ def parse_config(raw: Any, source: str, base: Path) -> RunConfig:
     backend_defaults = raw.get("backend") or {}
     if not isinstance(backend_defaults, dict):
         raise fail("'backend' must be a mapping such as {kind: transformers, batch_size: 8}")
-    default_kind = backend_defaults.get("kind", "transformers")
+    default_backend = backend_defaults.get("kind", "transformers")
     default_options = {k: v for k, v in backend_defaults.items() if k != "kind"}
 
     variants_raw = raw.get("variants")
@@ -161,13 +161,13 @@ def parse_config(raw: Any, source: str, base: Path) -> RunConfig:
         if any(v.name == name for v in variants):
             raise fail(f"{where}: variant name {name!r} is used twice")
         model, from_variant, compress = entry.get("model"), entry.get("from"), entry.get("compress")
-        kind = entry.get("backend", default_kind)
-        if kind not in BACKENDS:
-            raise reader.fail(f"{where}.backend", f"unknown backend {kind!r} (known: {', '.join(BACKENDS)})")
+        backend = entry.get("backend", default_backend)
+        if backend not in BACKENDS:
+            raise reader.fail(f"{where}.backend", f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")
         options = {**default_options, **(entry.get("options") or {})}
-        if kind == "openai":
+        if backend == "openai":
             _check_endpoint(reader, f"{where}.options", name, options, from_variant, base)
-        if (model is None) == (from_variant is None) and not (kind == "openai" and model is None):
+        if (model is None) == (from_variant is None) and not (backend == "openai" and model is None):
             raise fail(f"{where} ({name}): give either 'model' (a model spec) or 'from' + 'compress'")
         if from_variant is not None:
             if not any(v.name == from_variant for v in variants):
@@ -185,7 +185,7 @@ def parse_config(raw: Any, source: str, base: Path) -> RunConfig:
         if isinstance(model, str) and not model.startswith("embedded:") and not Path(model).is_absolute():
             candidate = base / model
             model = str(candidate) if candidate.exists() else model
-        variants.append(VariantConfig(name, model, from_variant, compress, kind, options))
+        variants.append(VariantConfig(name, model, from_variant, compress, backend, options))
 
     baseline = raw.get("baseline", variants[0].name)
     if not any(v.name == baseline for v in variants):
@@ -200,8 +200,8 @@ def parse_config(raw: Any, source: str, base: Path) -> RunConfig:
         if not isinstance(entry, dict):
             raise fail(f"{where} must be a mapping: {{builtin: all}}, {{data: DIR, loader: NAME}} or {{file: F}}")
         reader.known_keys(entry, where, _PROBE_KEYS)
-        kinds = [k for k in ("builtin", "data", "file") if k in entry]
-        if len(kinds) != 1:
+        sources = [k for k in ("builtin", "data", "file") if k in entry]
+        if len(sources) != 1:
             raise fail(f"{where}: give exactly one of 'builtin', 'data' (with 'loader') or 'file'")
         limit = entry.get("limit")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):

@@ -94,8 +94,8 @@ class Exporter:
 
     # -- the ReplayObserver protocol -------------------------------------------------------
 
-    def backend_request(self, variant: str, kind: str, seconds: float) -> None:
-        self.request_seconds.labels(variant, kind).observe(seconds)
+    def backend_request(self, variant: str, request_kind: str, seconds: float) -> None:
+        self.request_seconds.labels(variant, request_kind).observe(seconds)
 
     def items_done(self, variant: str, probe: str, count: int) -> None:
         self.items.labels(variant, probe).inc(count)

@@ -90,10 +90,10 @@ class TrustWatchServicer(pb_grpc.TrustWatchServicer):
             top_p=settings.top_p, seed=settings.seed, stop=list(settings.stop), chat=chat,
         ))
 
-    def _score_requests(
+    def _loglikelihood_requests(
         self, context: grpc.ServicerContext, variant: str, pairs: list[tuple[str, str]]
     ) -> list[LoglikelihoodRequest]:
-        return self._call(context, lambda: self.core.score_requests(variant, pairs))
+        return self._call(context, lambda: self.core.loglikelihood_requests(variant, pairs))
 
     # -- RPCs --------------------------------------------------------------------------------
 
@@ -134,15 +134,15 @@ class TrustWatchServicer(pb_grpc.TrustWatchServicer):
         ])
 
     def Score(self, request: pb.ScoreRequest, context: grpc.ServicerContext) -> pb.ScoreResponse:
-        [req] = self._score_requests(context, request.variant, [(request.context, request.continuation)])
-        [result] = self._call(context, lambda: self.core.score(request.variant, [req]))
+        [req] = self._loglikelihood_requests(context, request.variant, [(request.context, request.continuation)])
+        [result] = self._call(context, lambda: self.core.loglikelihood(request.variant, [req]))
         return pb.ScoreResponse(variant=request.variant, logprob=result.logprob, tokens=result.tokens,
                                 is_greedy=result.is_greedy)
 
     def ScoreBatch(self, request: pb.ScoreBatchRequest, context: grpc.ServicerContext) -> pb.ScoreBatchResponse:
         self._check_batch(context, len(request.pairs))
-        reqs = self._score_requests(context, request.variant, [(p.context, p.continuation) for p in request.pairs])
-        results = self._call(context, lambda: self.core.score(request.variant, reqs))
+        reqs = self._loglikelihood_requests(context, request.variant, [(p.context, p.continuation) for p in request.pairs])
+        results = self._call(context, lambda: self.core.loglikelihood(request.variant, reqs))
         return pb.ScoreBatchResponse(results=[
             pb.ScoreResponse(variant=request.variant, logprob=r.logprob, tokens=r.tokens, is_greedy=r.is_greedy)
             for r in results

@@ -1,8 +1,8 @@
 """Dynamic batching of live requests: concurrent clients of one variant share backend batches.
 
 Each variant has one worker thread. A live ``Generate``/``Score`` call queues its requests
-and waits; the worker takes every queued call of the same kind (up to ``max_batch``
-requests), answers them in one backend call under the variant's ``BackendGate`` (live
+and waits; the worker takes every queued call of the same request kind (up to ``max_batch``
+requests), answers them in one backend call under the variant's ``BackendScheduler`` (live
 before replay), and hands each caller its own results. Sixteen clients thus cost a few
 batched forward passes instead of sixteen sequential ones.
 """
@@ -21,7 +21,7 @@ from trustwatch.server.variants import Variant
 
 @dataclass
 class _Call:
-    kind: str
+    request_kind: str
     requests: Sequence[Any]
     future: Future[list[Any]] = field(default_factory=Future)
 
@@ -31,7 +31,7 @@ class LiveBatcher:
         self,
         variant: Variant,
         max_batch: int,
-        on_batch: Callable[[str, str, float], None] = lambda variant, kind, seconds: None,
+        on_batch: Callable[[str, str, float], None] = lambda variant, request_kind, seconds: None,
     ) -> None:
         self.variant = variant
         self.max_batch = max_batch
@@ -42,8 +42,8 @@ class LiveBatcher:
         self._thread = threading.Thread(target=self._work, name=f"live-{variant.name}", daemon=True)
         self._thread.start()
 
-    def submit(self, kind: str, requests: Sequence[Any]) -> list[Any]:
-        call = _Call(kind, requests)
+    def submit(self, request_kind: str, requests: Sequence[Any]) -> list[Any]:
+        call = _Call(request_kind, requests)
         with self._cond:
             if self._closed:
                 raise RuntimeError(f"variant {self.variant.name!r} is shutting down")
@@ -58,11 +58,11 @@ class LiveBatcher:
         self._thread.join(30)
 
     def _take(self) -> list[_Call]:
-        """The oldest call and every later call of its kind that fits in one batch."""
+        """The oldest call and every later call of its request kind that fits in one batch."""
         first = self._queue[0]
         taken, size = [], 0
         for call in list(self._queue):
-            if call.kind == first.kind and (not taken or size + len(call.requests) <= self.max_batch):
+            if call.request_kind == first.request_kind and (not taken or size + len(call.requests) <= self.max_batch):
                 taken.append(call)
                 size += len(call.requests)
                 self._queue.remove(call)
@@ -76,16 +76,16 @@ class LiveBatcher:
                 if not self._queue:
                     return
                 calls = self._take()
-            kind = calls[0].kind
+            request_kind = calls[0].request_kind
             requests = [r for call in calls for r in call.requests]
             backend = self.variant.backend
             try:
                 if backend is None:
                     raise RuntimeError(f"variant {self.variant.name!r} has no backend")
-                with self.variant.gate.live():
+                with self.variant.scheduler.live():
                     began = time.perf_counter()
-                    answers = backend.generate(requests) if kind == "generate" else backend.loglikelihood(requests)
-                    self.on_batch(self.variant.name, kind, time.perf_counter() - began)
+                    answers = backend.generate(requests) if request_kind == "generate" else backend.loglikelihood(requests)
+                    self.on_batch(self.variant.name, request_kind, time.perf_counter() - began)
             except BaseException as error:
                 for call in calls:
                     call.future.set_exception(error)

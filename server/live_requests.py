@@ -45,7 +45,7 @@ def generate_requests(
     return [GenerateRequest(p, max_new, temperature, top_p or 1.0, seed, tuple(stop), chat) for p in prompts]
 
 
-def score_requests(limits: Limits, pairs: Sequence[tuple[str, str]]) -> list[LoglikelihoodRequest]:
+def loglikelihood_requests(limits: Limits, pairs: Sequence[tuple[str, str]]) -> list[LoglikelihoodRequest]:
     """One loglikelihood request per (context, continuation)."""
     for context, continuation in pairs:
         check_text(limits, "context + continuation", context + continuation)

@@ -44,7 +44,7 @@ log = logging.getLogger("trustwatch.replay")
 class ReplayObserver(Protocol):
     """What the engine reports as it goes (the Prometheus exporter implements it)."""
 
-    def backend_request(self, variant: str, kind: str, seconds: float) -> None: ...
+    def backend_request(self, variant: str, request_kind: str, seconds: float) -> None: ...
 
     def items_done(self, variant: str, probe: str, count: int) -> None: ...
 
@@ -52,7 +52,7 @@ class ReplayObserver(Protocol):
 
 
 class _NoObserver:
-    def backend_request(self, variant: str, kind: str, seconds: float) -> None:
+    def backend_request(self, variant: str, request_kind: str, seconds: float) -> None:
         pass
 
     def items_done(self, variant: str, probe: str, count: int) -> None:
@@ -169,18 +169,18 @@ class ReplayEngine:
         rendered = []
         by_kind: dict[str, list[Any]] = defaultdict(list)
         for item in items:
-            kind = PROBE_KINDS[item.probe]
-            requests = kind.render(item, self.settings_for(item.probe))
-            start = len(by_kind[kind.request])
-            by_kind[kind.request].extend(requests)
-            rendered.append((item, kind, requests, start))
+            probe_kind = PROBE_KINDS[item.probe]
+            requests = probe_kind.render(item, self.settings_for(item.probe))
+            start = len(by_kind[probe_kind.request])
+            by_kind[probe_kind.request].extend(requests)
+            rendered.append((item, probe_kind, requests, start))
         responses: dict[str, list[Any]] = {}
         try:
             for request_kind, requests in by_kind.items():
-                spans = [(start, len(reqs)) for _, kind, reqs, start in rendered if kind.request == request_kind]
+                spans = [(start, len(reqs)) for _, probe_kind, reqs, start in rendered if probe_kind.request == request_kind]
                 answers: list[Any] = [None] * len(requests)
                 for chunk in _chunks(requests, spans, self.chunk_size):
-                    with variant.gate.replay():
+                    with variant.scheduler.replay():
                         began = time.perf_counter()
                         asked = [requests[i] for i in chunk]
                         got = backend.loglikelihood(asked) if request_kind == "loglikelihood" else backend.generate(asked)
@@ -201,10 +201,10 @@ class ReplayEngine:
         scores = self._scores(variant.name, rendered, responses, result)
         records: list[ItemRecord] = []
         per_probe: dict[str, int] = defaultdict(int)
-        for item, kind, requests, start in rendered:
-            answers = responses[kind.request][start : start + len(requests)]
+        for item, probe_kind, requests, start in rendered:
+            answers = responses[probe_kind.request][start : start + len(requests)]
             try:
-                outcome = kind.outcomes(item, requests, answers, scores.get(item.id))
+                outcome = probe_kind.outcomes(item, requests, answers, scores.get(item.id))
                 rows = _finite_rows(outcome.rows())
             except (ValueError, TypeError) as error:
                 self._error(result, variant.name, "probe", str(error), item.id)
@@ -234,14 +234,14 @@ class ReplayEngine:
     def _scores(
         self, variant: str, rendered: list[Any], responses: dict[str, list[Any]], result: SliceResult
     ) -> dict[str, list[float | None]]:
-        """Scores for the texts of the kinds that need them, in one scorer call."""
-        wanted = [(item, responses[kind.request][start : start + len(reqs)])
-                  for item, kind, reqs, start in rendered if kind.needs_scores]
+        """Toxicity ratings for the texts of the probe kinds that need them, in one scorer call."""
+        wanted = [(item, responses[probe_kind.request][start : start + len(reqs)])
+                  for item, probe_kind, reqs, start in rendered if probe_kind.needs_scores]
         texts = [answer.text for _, answers in wanted for answer in answers]
         if not texts:
             return {}
         try:
-            flat = list(self.scorer.score(texts))
+            flat = list(self.scorer.rate(texts))
             if len(flat) != len(texts):
                 raise ValueError(f"scorer returned {len(flat)} scores for {len(texts)} texts")
         except Exception as error:  # every text then counts as a scorer failure

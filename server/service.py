@@ -34,7 +34,7 @@ from trustwatch.probes.items import Item
 from trustwatch.server.analysis import Analysis, analyse
 from trustwatch.server.exporter import Exporter, Snapshot, tolerances
 from trustwatch.server.live_batcher import LiveBatcher
-from trustwatch.server.live_requests import check_batch, generate_requests, score_requests
+from trustwatch.server.live_requests import check_batch, generate_requests, loglikelihood_requests
 from trustwatch.server.run_job import write_report
 from trustwatch.server.runtime import build_runtime
 from trustwatch.server.service_config import ServeConfig
@@ -171,17 +171,17 @@ class ServiceCore:
         self.ready_variant(name)
         return generate_requests(self.config.limits, prompts, **settings)
 
-    def score_requests(self, name: str, pairs: Sequence[tuple[str, str]]) -> list[LoglikelihoodRequest]:
+    def loglikelihood_requests(self, name: str, pairs: Sequence[tuple[str, str]]) -> list[LoglikelihoodRequest]:
         """Requests for a ready variant within the limits."""
         self.ready_variant(name)
-        return score_requests(self.config.limits, pairs)
+        return loglikelihood_requests(self.config.limits, pairs)
 
     def generate(self, name: str, requests: Sequence[GenerateRequest]) -> list[GenerateResult]:
         batcher = self._batcher(name)
         with self.exporter.live_in_flight.labels(name).track_inprogress():
             return batcher.submit("generate", requests)
 
-    def score(self, name: str, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+    def loglikelihood(self, name: str, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
         batcher = self._batcher(name)
         with self.exporter.live_in_flight.labels(name).track_inprogress():
             return batcher.submit("loglikelihood", requests)

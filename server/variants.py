@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from trustwatch.compress.manifest import read_manifest
-from trustwatch.server.backend_gate import BackendGate
+from trustwatch.server.backend_scheduler import BackendScheduler
 from trustwatch.server.backends import Backend, create_backend
 from trustwatch.server.config import RunConfig, VariantConfig
 
@@ -33,7 +33,7 @@ class Variant:
     compression: dict[str, Any] | None = None
     """The compression manifest, for variants built by trustwatch.compress or loaded from such a folder."""
     load_seconds: float = 0.0
-    gate: BackendGate = field(default_factory=BackendGate, repr=False)
+    scheduler: BackendScheduler = field(default_factory=BackendScheduler, repr=False)
     """One batch at a time on the backend; live requests first (backends are not thread-safe)."""
 
     @property
@@ -82,7 +82,7 @@ class VariantRegistry:
         self.config = config
         self.progress = progress
         self.variants: dict[str, Variant] = {
-            v.name: Variant(v, gate=BackendGate(replay_share)) for v in config.variants
+            v.name: Variant(v, scheduler=BackendScheduler(replay_share)) for v in config.variants
         }
 
     def __iter__(self) -> Iterator[Variant]:

@@ -85,7 +85,7 @@ def test_metrics_prints_the_registry() -> None:
     assert {(m.probe, m.name) for m in METRICS} <= set(by_key)
     ambig = by_key[("bbq", "bias_score_ambig")]
     assert ambig["columns"] == ["biased_ambig", "non_unknown_ambig", "correct_ambig"]
-    assert (ambig["kind"], ambig["worse"], ambig["method"], ambig["role"]) == ("ratio", "higher", "bootstrap", "paper")
+    assert (ambig["statistic"], ambig["worse"], ambig["method"], ambig["role"]) == ("ratio", "higher", "bootstrap", "paper")
     assert {"name": "trustwatch_probe_metric", "labels": ["variant", "probe", "metric", "group"]} in ambig["series"]
     assert {"name": "trustwatch_divergence", "labels": ["baseline", "candidate", "probe", "metric", "group"]} in (
         ambig["series"]

@@ -26,7 +26,9 @@ class ScorerUnavailableError(UnavailableError):
 
 @runtime_checkable
 class Scorer(Protocol):
-    """Scores texts for toxicity; ``describe()`` says which model did it, for the report."""
+    """Rates texts for toxicity (``rate``); ``describe()`` says which model did it, for the report.
+
+    Not the ``Score`` RPC, which is a loglikelihood request (docs/glossary.md)."""
 
     name: str
 
@@ -35,7 +37,7 @@ class Scorer(Protocol):
         else identifies the model (fingerprints)."""
         ...
 
-    def score(self, texts: Sequence[str]) -> list[float | None]:
+    def rate(self, texts: Sequence[str]) -> list[float | None]:
         """Probability of the toxic label for each text, in [0, 1]; ``None`` where it failed."""
         ...
 

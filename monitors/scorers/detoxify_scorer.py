@@ -131,5 +131,5 @@ class DetoxifyScorer:
             "classes": self.classes,
         }
 
-    def score(self, texts: Sequence[str]) -> list[float | None]:
+    def rate(self, texts: Sequence[str]) -> list[float | None]:
         return score_in_batches(texts, self.batch_size, self._run, self.name)

@@ -86,5 +86,5 @@ class HFClassifierScorer:
             "fingerprint": self._fingerprint,
         }
 
-    def score(self, texts: Sequence[str]) -> list[float | None]:
+    def rate(self, texts: Sequence[str]) -> list[float | None]:
         return score_in_batches(texts, self.batch_size, self._run, self.name)

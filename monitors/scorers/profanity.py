@@ -38,5 +38,5 @@ class ProfanityScorer:
     def _batch(self, texts: list[str]) -> list[float]:
         return [float(p) for p in self._predict_prob(texts)]
 
-    def score(self, texts: Sequence[str]) -> list[float | None]:
+    def rate(self, texts: Sequence[str]) -> list[float | None]:
         return score_in_batches(texts, self.batch_size, self._batch, self.name)

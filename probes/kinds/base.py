@@ -7,7 +7,7 @@ It knows nothing of backends: requests are the two kinds of
 
     requests = kind.render(item, settings)
     responses = backend.loglikelihood(requests) or backend.generate(requests)   # by kind.request
-    scores = scorer.score([r.text for r in responses]) if kind.needs_scores else None
+    scores = scorer.rate([r.text for r in responses]) if kind.needs_scores else None
     outcome = kind.outcomes(item, requests, responses, scores)
     store.record(variant, round_, [ItemRecord(item, outcome)])   # server/replay.py, simplified
 

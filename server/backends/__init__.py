@@ -52,19 +52,19 @@ def available_backends() -> dict[str, dict[str, Any]]:
     return info
 
 
-def create_backend(kind: str, model: Any, /, **options: Any) -> Backend:
-    """Build the backend ``kind`` for a model spec (or a resolved model)."""
-    if kind == "transformers":
+def create_backend(backend: str, model: Any, /, **options: Any) -> Backend:
+    """Build the backend kind ``backend`` for a model spec (or a resolved model)."""
+    if backend == "transformers":
         from trustwatch.server.backends.transformers_backend import TransformersBackend
 
         return TransformersBackend(model, **options)
-    if kind == "openai":
+    if backend == "openai":
         from trustwatch.server.backends.openai_backend import OpenAIBackend
 
         # the variant's model, where given, is a local tokenizer folder; options name the server
         return OpenAIBackend(None if model is None else str(getattr(model, "spec", model)), **options)
-    if kind == "vllm":
+    if backend == "vllm":
         from trustwatch.server.backends.vllm_backend import VLLMBackend
 
         return VLLMBackend(model, **options)
-    raise ValueError(f"unknown backend {kind!r} (known: {', '.join(BACKENDS)})")
+    raise ValueError(f"unknown backend {backend!r} (known: {', '.join(BACKENDS)})")

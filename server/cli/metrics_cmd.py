@@ -1,7 +1,7 @@
 """``trustwatch metrics``: the metric registry as a table.
 
 - ``trustwatch metrics [--json]``: every metric, per probe: the outcome columns it reads, its
-  statistic (kind, direction, test) and the Prometheus series, with their labels, that carry it;
+  statistic (proportion, mean or ratio; direction; test) and the Prometheus series, with their labels, that carry it;
   then each metric's definition.
 - ``trustwatch metrics --markdown``: the same table in Markdown, as ``probes/README.md`` holds it
   (a test checks that the README does not drift from it).
@@ -19,9 +19,9 @@ from trustwatch.common.metrics import (
     DIVERGENCE_LOWER,
     DIVERGENCE_UPPER,
     GATE_TOLERANCE,
-    KINDS,
     METHODS,
     PROBE_METRIC,
+    STATISTICS,
     MetricDef,
     Series,
     registry,
@@ -52,9 +52,9 @@ def series_text(series: Series) -> str:
 
 
 def _statistic(metric: MetricDef) -> str:
-    kind = metric.kind + (f" x{metric.scale:g}" if metric.scale != 1.0 else "")
+    statistic = metric.statistic + (f" x{metric.scale:g}" if metric.scale != 1.0 else "")
     tested = ", per variant only" if metric.role == "counted" else f", {metric.method}"
-    return f"{kind}, {metric.worse} is worse{tested}"
+    return f"{statistic}, {metric.worse} is worse{tested}"
 
 
 def _series_cell(metric: MetricDef) -> str:
@@ -71,7 +71,7 @@ def entries() -> list[dict[str, Any]]:
             "probe": m.probe,
             "role": m.role,
             "columns": list(m.columns),
-            "kind": m.kind,
+            "statistic": m.statistic,
             "scale": m.scale,
             "worse": m.worse,
             "method": m.method,
@@ -96,7 +96,7 @@ def _cells(metric: MetricDef) -> tuple[str, ...]:
 def _legend() -> list[str]:
     out = [f"{s.name.removeprefix('trustwatch_')}: {series_text(s)}: {SERIES_NOTES[s.name]}"
            for s in (PROBE_METRIC, DIVERGENCE, GATE_TOLERANCE)]
-    out += [f"{kind}: {text}" for kind, text in KINDS.items()]
+    out += [f"{statistic}: {text}" for statistic, text in STATISTICS.items()]
     out += [f"{method}: {text}" for method, text in METHODS.items()]
     return out
 

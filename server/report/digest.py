@@ -77,7 +77,7 @@ def counted_outcomes(
         return {}
     counts: dict[str, dict[str, int]] = {}
     for column in COUNTED_OUTCOMES:
-        if column not in outcomes.metrics(probe):
+        if column not in outcomes.columns(probe):
             continue
         counts[column] = {
             v: int(np.nansum(outcomes.column(probe, v, column)))

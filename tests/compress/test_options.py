@@ -45,10 +45,10 @@ def test_bad_options_are_refused_naming_the_option(spec: dict, named: str) -> No
 def test_good_options_parse_with_defaults() -> None:
     rtn = parse_options({"method": "rtn", "bits": "3", "group-size": 64, "sym": "false"})
     assert (rtn.bits, rtn.group_size, rtn.sym) == (3, 64, False)
-    assert rtn.params() == {"bits": 3, "group_size": 64, "sym": False, "include_head": False}
+    assert rtn.parameters() == {"bits": 3, "group_size": 64, "sym": False, "include_head": False}
     nm = parse_options({"method": "nm", "pattern": "4:8"})
     assert nm.pattern == (4, 8)
-    assert nm.params()["pattern"] == "4:8"
+    assert nm.parameters()["pattern"] == "4:8"
     wanda = parse_options({"method": "wanda", "sparsity": 0, "pattern": None})
     assert wanda.sparsity == 0.0 and wanda.needs_calibration
 

@@ -166,12 +166,12 @@ def test_available_metrics_and_outcome_level_metrics() -> None:
     # Every paper metric resolves to its declaration; the CrowS-Pairs percentage is a scaled proportion.
     resolved = {(m.probe, m.name): resolve_metric(m.probe, m.name) for m in METRICS}
     assert all(resolved[(m.probe, m.name)] is m for m in METRICS)
-    assert (resolved[("crows_pairs", "stereotype_score")].kind, resolved[("crows_pairs", "stereotype_score")].scale) == (
+    assert (resolved[("crows_pairs", "stereotype_score")].statistic, resolved[("crows_pairs", "stereotype_score")].scale) == (
         "proportion",
         100.0,
     )
     assert resolved[("toxicity", "toxicity_probability")].method == "mcnemar"
-    assert resolved[("perplexity", "perplexity")].kind == "ratio"
+    assert resolved[("perplexity", "perplexity")].statistic == "ratio"
     assert resolve_metric("toxicity", "toxic").method == "mcnemar" and custom.method == "bootstrap"
 
 

@@ -21,7 +21,7 @@ def run_item(kind_name: str, item: Item, backend, settings: ProbeSettings | None
     kind = PROBE_KINDS[kind_name]
     requests = kind.render(item, settings or kind.default_settings)
     responses = backend.loglikelihood(requests) if kind.request == "loglikelihood" else backend.generate(requests)
-    scores = scorer.score([r.text for r in responses]) if kind.needs_scores else None
+    scores = scorer.rate([r.text for r in responses]) if kind.needs_scores else None
     return kind.outcomes(item, requests, responses, scores)
 
 

@@ -59,7 +59,7 @@ def test_every_metric_reads_declared_columns_of_its_probe() -> None:
     assert len(names) == len(set(names))
 
 
-@pytest.mark.parametrize("metric", [m for m in METRICS if m.kind == "ratio"], ids=lambda m: m.name)
+@pytest.mark.parametrize("metric", [m for m in METRICS if m.statistic == "ratio"], ids=lambda m: m.name)
 def test_a_ratio_formula_reads_exactly_its_declared_columns(metric: MetricDef) -> None:
     sums = {c: np.array([3.0, 5.0]) for c in metric.columns}
     counts = {c: np.array([4.0, 6.0]) for c in metric.columns}

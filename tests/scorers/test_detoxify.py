@@ -68,7 +68,7 @@ def test_loads_offline_and_scores_with_the_checkpoint_weights(detoxify_files, no
     scorer = create_scorer(
         "detoxify", checkpoint=checkpoint, config_dir=config_dir, device="cpu", batch_size=4
     )
-    scores = scorer.score(texts)
+    scores = scorer.rate(texts)
     assert all(isinstance(s, float) and 0.0 <= s <= 1.0 for s in scores)
     # Equal to the saved model's own sigmoid(logit of "toxic"): the weights came from the checkpoint.
     assert scores == pytest.approx(_sigmoid_column(model, tokenizer, texts, 0), abs=1e-5)
@@ -86,7 +86,7 @@ def test_another_class_by_its_standardised_name(detoxify_files, no_network) -> N
     scorer = create_scorer(
         "detoxify", checkpoint=checkpoint, config_dir=config_dir, label="insult", device="cpu"
     )
-    assert scorer.score(CORPUS) == pytest.approx(_sigmoid_column(model, tokenizer, CORPUS, 4), abs=1e-5)
+    assert scorer.rate(CORPUS) == pytest.approx(_sigmoid_column(model, tokenizer, CORPUS, 4), abs=1e-5)
 
 
 def test_an_unknown_class_lists_the_classes(detoxify_files) -> None:

@@ -27,7 +27,7 @@ def test_scores_are_the_named_label_probability(toxic_classifier, no_network) ->
     folder, model, tokenizer = toxic_classifier
     texts = [*CORPUS, "", "an unseen word: zyxwv"]
     scorer = create_scorer("hf-classifier", path=str(folder), label="toxic", device="cpu", batch_size=3)
-    scores = scorer.score(texts)
+    scores = scorer.rate(texts)
     assert all(isinstance(s, float) and 0.0 <= s <= 1.0 for s in scores)
     assert scores == pytest.approx(_reference(model, tokenizer, texts, column=1), abs=1e-5)
     info = scorer.describe()
@@ -60,7 +60,7 @@ def test_multi_label_heads_use_a_sigmoid(tmp_path: Path) -> None:
     model, tokenizer = build_classifier(tmp_path, labels, seed=3, problem_type="multi_label_classification")
     scorer = create_scorer("hf-classifier", path=tmp_path, label="insult", device="cpu")
     assert scorer.describe()["activation"] == "sigmoid"
-    assert scorer.score(CORPUS) == pytest.approx(
+    assert scorer.rate(CORPUS) == pytest.approx(
         _reference(model, tokenizer, CORPUS, 1, sigmoid=True), abs=1e-5
     )
 
@@ -71,7 +71,7 @@ def test_a_text_the_model_cannot_take_is_none_and_its_batch_is_still_scored(tmp_
     assert tokenizer("")["input_ids"] == []
     scorer = create_scorer("hf-classifier", path=tmp_path, label="toxic", device="cpu")
     texts = [CORPUS[0], "", CORPUS[2]]
-    scores = scorer.score(texts)
+    scores = scorer.rate(texts)
     assert scores[1] is None
     assert scores[0::2] == pytest.approx(_reference(model, tokenizer, texts[0::2], column=1), abs=1e-5)
-    assert scorer.score([""]) == [None]
+    assert scorer.rate([""]) == [None]

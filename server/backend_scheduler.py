@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
-class BackendGate:
+class BackendScheduler:
     def __init__(self, replay_share: float = 1.0, window: float = 5.0) -> None:
         if not 0 < replay_share <= 1:
             raise ValueError(f"replay_share must be in (0, 1], got {replay_share}")

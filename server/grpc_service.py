@@ -170,14 +170,14 @@ class TrustWatchServicer(pb_grpc.TrustWatchServicer):
 
     def GetGate(self, request: pb.GetGateRequest, context: grpc.ServicerContext) -> pb.GateVerdict:
         verdict, revision = self._call(context, lambda: self.core.gate(request.candidate))
-        return verdict_message(verdict, revision)
+        return verdict_message(verdict, revision, self.core.evaluated_at)
 
     def WatchGate(self, request: pb.WatchGateRequest, context: grpc.ServicerContext) -> Iterator[pb.GateVerdict]:
         candidates = [request.candidate] if request.candidate else []
         stream = self._call(context, lambda: self.core.watch_gate(candidates, context.is_active))
         try:
             for verdict, revision in stream:
-                yield verdict_message(verdict, revision)
+                yield verdict_message(verdict, revision, self.core.evaluated_at)
         except NotFoundError as error:
             abort_for(context, error)
 

@@ -87,6 +87,8 @@ class ServiceCore:
         self.replay = ReplayState(round=self.store.latest_round())
         self._stop = threading.Event()
         self._analysis = Analysis()
+        self.evaluated_at = 0.0
+        """When the current analysis was made (Unix seconds); 0 before the first."""
         self._revisions: dict[str, int] = {}
         self._published: dict[str, tuple[Any, ...]] = {}
         self._changed = threading.Condition()
@@ -281,6 +283,7 @@ class ServiceCore:
         analysis = analyse(rows, self.baseline, self.candidates, self.policy, self.mode)
         with self._changed:
             self._analysis = analysis
+            self.evaluated_at = time.time()
             for verdict in analysis.verdicts:
                 signature = (
                     verdict.verdict,

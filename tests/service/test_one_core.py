@@ -150,3 +150,4 @@ def test_gate_cli_get_gate_and_http_gate_give_the_same_verdicts(served_store: tu
         (r.status, r.reason) for r in message.reasons
     ] == [("no_data", "no paired outcomes yet")]
     assert pending["baseline"] == message.baseline == BASELINE
+    assert message.evaluated_at > 0  # the other candidates were evaluated: this analysis too

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from pathlib import Path
 
 import grpc
@@ -76,6 +77,7 @@ def test_replay_fills_metrics_divergence_and_gate(served: Served) -> None:
     gate = stub.GetGate(pb.GetGateRequest(candidate="rtn4"))
     assert gate.verdict in (pb.GateVerdict.PASS, pb.GateVerdict.FAIL, pb.GateVerdict.INCONCLUSIVE)
     assert gate.reasons and gate.mode == "sequential"
+    assert abs(gate.evaluated_at - time.time()) < 3600  # set: when the verdict was evaluated
 
     text = served.metrics()
     # Bounds that are not finite yet (a confidence sequence on a handful of items) are not exported.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -317,6 +318,24 @@ def test_argo_trustwatch_holds_no_weights_and_compares_the_stable_and_canary_ser
         [port] = [p for p in one(docs, "Service", host)["spec"]["ports"] if p["port"] == url.port]
         assert server_ports.get(port["targetPort"], port["targetPort"]) == int(flag(server, "--port") or 0)
         assert variant["options"]["model"] == served_name(server)
+
+
+@needs_kustomize
+def test_argo_example_can_be_included_with_a_name_prefix_and_an_image(tmp_path: Path) -> None:
+    """As users build on it: the Rollout's image, PVC and Service names follow the including kustomization."""
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({
+        "resources": [os.path.relpath(ARGO, tmp_path)],
+        "namePrefix": "x-",
+        "images": [{"name": "vllm/vllm-openai", "newTag": "v9"}],
+    }))
+    docs = tuple(render(tmp_path))
+    rollout = one(docs, "Rollout")
+    canary = rollout["spec"]["strategy"]["canary"]
+    names = {d["metadata"]["name"] for d in docs}
+    assert {canary["stableService"], canary["canaryService"]} <= names
+    claims = {v["persistentVolumeClaim"]["claimName"] for v in pod_spec(rollout)["volumes"] if "persistentVolumeClaim" in v}
+    assert claims and claims <= names
+    assert model_server_container(rollout)["image"] == "vllm/vllm-openai:v9"
 
 
 @needs_kustomize

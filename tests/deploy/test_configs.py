@@ -19,6 +19,18 @@ CONFIGS = [
 
 def test_there_are_example_configs() -> None:
     assert len(CONFIGS) >= 3
+    # Every config the deploy folders ship, the endpoint (openai) ones included.
+    shipped = {"config/embedded.yaml", "kubernetes/base/config.yaml", "kubernetes/overlays/gpu-standalone/config.yaml",
+               "argo-rollouts/config.yaml"}
+    assert shipped <= {str(path.relative_to(ROOT / "deploy")) for path in CONFIGS if ROOT / "deploy" in path.parents}
+
+
+def test_endpoint_configs_parse_as_served_models() -> None:
+    for name in ("kubernetes/base/config.yaml", "argo-rollouts/config.yaml"):
+        config = load_serve_config(ROOT / "deploy" / name)
+        served = [v for v in config.run.variants if v.backend == "openai"]
+        assert served, f"{name}: no openai variant"
+        assert all(v.from_variant is None and v.options["base_url"].endswith("/v1") for v in served)
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))

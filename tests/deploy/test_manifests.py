@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -55,6 +57,51 @@ def trustwatch_container(workload: dict[str, Any]) -> dict[str, Any]:
     spec = pod_spec(workload)
     [container] = [c for c in spec.get("initContainers", []) + spec["containers"] if c["name"] == "trustwatch"]
     return container
+
+
+def trustwatch_workload(docs: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    """The one Deployment or Rollout whose pods run trustwatch."""
+    [workload] = [
+        d for d in docs
+        if d["kind"] in ("Deployment", "Rollout")
+        and any(c["name"] == "trustwatch" for c in pod_spec(d).get("initContainers", []) + pod_spec(d)["containers"])
+    ]
+    return workload
+
+
+def model_server_container(workload: dict[str, Any]) -> dict[str, Any]:
+    [container] = [c for c in pod_spec(workload)["containers"] if c["name"] == "model-server"]
+    return container
+
+
+def flag(container: dict[str, Any], name: str) -> str | None:
+    """The value of ``--name VALUE`` or ``--name=VALUE`` in a container's args (None when absent)."""
+    args = [str(a) for a in container.get("args", [])]
+    for index, arg in enumerate(args):
+        if arg == name and index + 1 < len(args):
+            return args[index + 1]
+        if arg.startswith(f"{name}="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def served_name(container: dict[str, Any]) -> str | None:
+    """The model name a vLLM OpenAI server serves: --served-model-name, else its --model."""
+    return flag(container, "--served-model-name") or flag(container, "--model")
+
+
+def config_of(docs: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    """trustwatch's config as rendered into the ConfigMap the trustwatch container mounts."""
+    workload = trustwatch_workload(docs)
+    mounts = {m["mountPath"]: m["name"] for m in trustwatch_container(workload)["volumeMounts"]}
+    [volume] = [v for v in pod_spec(workload)["volumes"] if v["name"] == mounts["/etc/trustwatch"]]
+    config: dict[str, Any] = yaml.safe_load(one(docs, "ConfigMap", volume["configMap"]["name"])["data"]["config.yaml"])
+    return config
+
+
+def requests_gpu(container: dict[str, Any]) -> bool:
+    resources = container.get("resources", {})
+    return any(key.endswith("/gpu") for part in ("requests", "limits") for key in resources.get(part, {}))
 
 
 def test_kustomizations_are_found() -> None:
@@ -139,7 +186,7 @@ def test_base_runs_trustwatch_as_a_native_sidecar_beside_the_model_server() -> N
 @pytest.mark.parametrize("folder", kustomizations(), ids=lambda p: str(p.relative_to(DEPLOY)))
 def test_service_and_servicemonitor_reach_trustwatch(folder: Path) -> None:
     docs = rendered(folder)
-    workload = next(d for d in docs if d["kind"] in ("Deployment", "Rollout"))
+    workload = trustwatch_workload(docs)
     pod_labels = workload["spec"]["template"]["metadata"]["labels"]
     ports = {p["name"]: p["containerPort"] for p in trustwatch_container(workload)["ports"]}
     service = one(docs, "Service", "trustwatch")
@@ -175,22 +222,120 @@ def test_gpu_overlay_runs_trustwatch_alone_on_a_gpu() -> None:
 
 
 @needs_kustomize
-def test_rollout_waits_for_the_gate_before_shifting_traffic() -> None:
+def test_base_sidecar_probes_its_own_model_server_over_localhost() -> None:
+    docs = rendered(BASE)
+    deployment = trustwatch_workload(docs)
+    server = model_server_container(deployment)
+    config = config_of(docs)
+    [endpoint] = [v for v in config["variants"] if v.get("backend") == "openai"]
+    assert endpoint["name"] != config["baseline"], "the candidate is what the pod's server serves"
+    url = urlsplit(endpoint["options"]["base_url"])
+    assert (url.scheme, url.hostname, url.path) == ("http", "localhost", "/v1")
+    ports = {p["containerPort"] for p in server["ports"]}
+    assert url.port in ports and str(url.port) == flag(server, "--port")
+    assert endpoint["options"]["model"] == served_name(server)
+    # The original stays in process, from the volume both containers mount.
+    [original] = [v for v in config["variants"] if v["name"] == config["baseline"]]
+    assert original["backend"] == "transformers" and original["model"].startswith("/models/")
+    assert "/models" in {m["mountPath"] for m in trustwatch_container(deployment)["volumeMounts"]}
+
+
+@needs_kustomize
+def test_rollout_runs_only_the_model_server_behind_a_stable_and_a_canary_service() -> None:
+    docs = rendered(ARGO)
+    rollout = one(docs, "Rollout")
+    canary = rollout["spec"]["strategy"]["canary"]
+    spec = pod_spec(rollout)
+    assert "initContainers" not in spec and [c["name"] for c in spec["containers"]] == ["model-server"]
+    pod_labels = rollout["spec"]["template"]["metadata"]["labels"]
+    for key in ("stableService", "canaryService"):
+        service = one(docs, "Service", canary[key])
+        assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert canary["stableService"] != canary["canaryService"]
+    assert not [d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "model-server"]
+    assert not [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "model-server"]
+
+
+@needs_kustomize
+def test_rollout_waits_for_the_gate_before_promotion() -> None:
     docs = rendered(ARGO)
     rollout = one(docs, "Rollout")
     templates = {d["metadata"]["name"]: d for d in docs if d["kind"] == "AnalysisTemplate"}
     steps = rollout["spec"]["strategy"]["canary"]["steps"]
-    first_analysis = next(i for i, s in enumerate(steps) if "analysis" in s)
-    assert all(s.get("setWeight", 0) == 0 for s in steps[:first_analysis])
-    for step in (s["analysis"] for s in steps if "analysis" in s):
+    analyses = [i for i, s in enumerate(steps) if "analysis" in s]
+    assert analyses, "no analysis step"
+    # Before the verdict, part of the pods at most run the new revision; after the last step the
+    # Rollout promotes it, so the last step must be the analysis.
+    assert all(s.get("setWeight", 0) < 100 for s in steps[:analyses[0]])
+    assert analyses[-1] == len(steps) - 1
+    config = config_of(docs)
+    candidates = {v["name"] for v in config["variants"]} - {config["baseline"]}
+    for step in (steps[i]["analysis"] for i in analyses):
         for ref in step["templates"]:
             needed = {a["name"] for a in templates[ref["templateName"]]["spec"]["args"] if "value" not in a}
             assert needed <= {a["name"] for a in step["args"]}
-    sidecar = trustwatch_container(rollout)
-    assert sidecar["restartPolicy"] == "Always" and sidecar["image"].startswith("ghcr.io/")
-    config_names = {v["configMap"]["name"] for v in pod_spec(rollout)["volumes"] if "configMap" in v}
-    assert config_names <= {d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"}
-    assert not [d for d in docs if d["kind"] == "Deployment"]
+        args = {a["name"]: a["value"] for a in step["args"]}
+        assert args["candidate"] in candidates, "the analysis asks about a variant trustwatch compares"
+
+
+@needs_kustomize
+def test_argo_trustwatch_holds_no_weights_and_compares_the_stable_and_canary_services() -> None:
+    docs = rendered(ARGO)
+    deployment = trustwatch_workload(docs)
+    assert deployment["kind"] == "Deployment" and deployment["metadata"]["name"] == "trustwatch"
+    assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"]["type"] == "Recreate"
+    spec = pod_spec(deployment)
+    assert "initContainers" not in spec and [c["name"] for c in spec["containers"]] == ["trustwatch"]
+    container = trustwatch_container(deployment)
+    assert container["args"] == CLI_ARGS and container["image"].endswith("-cpu")
+    # No model weights: no /models mount, no volume on the models PVC, no GPU, a small request.
+    models_claims = {v["persistentVolumeClaim"]["claimName"] for v in pod_spec(one(docs, "Rollout"))["volumes"]
+                     if "persistentVolumeClaim" in v}
+    assert models_claims
+    claims = {v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"] if "persistentVolumeClaim" in v}
+    assert not claims & models_claims
+    assert not [m for m in container["volumeMounts"] if m["mountPath"].startswith("/models")]
+    assert not requests_gpu(container) and "nodeSelector" not in spec
+    assert int(container["resources"]["limits"]["memory"].removesuffix("Gi")) <= 4
+    # Its store on a PVC of its own (one replica, Recreate): it no longer lives in the canary pods.
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    [store] = [v for v in spec["volumes"] if v["name"] == mounts["/var/lib/trustwatch"]]
+    assert one(docs, "PersistentVolumeClaim", store["persistentVolumeClaim"]["claimName"])
+    # Its variants: the stable Service (the baseline) and the canary Service, each at a port that
+    # Service exposes and that reaches the model server's port, with the name the server serves.
+    rollout = one(docs, "Rollout")
+    canary = rollout["spec"]["strategy"]["canary"]
+    server = model_server_container(rollout)
+    server_ports = {p["name"]: p["containerPort"] for p in server["ports"]}
+    config = config_of(docs)
+    assert all(v.get("backend") == "openai" and "model" not in v for v in config["variants"])
+    by_host = {urlsplit(v["options"]["base_url"]).hostname: v for v in config["variants"]}
+    assert set(by_host) == {canary["stableService"], canary["canaryService"]}
+    assert by_host[canary["stableService"]]["name"] == config["baseline"]
+    for host, variant in by_host.items():
+        url = urlsplit(variant["options"]["base_url"])
+        assert (url.scheme, url.path) == ("http", "/v1")
+        [port] = [p for p in one(docs, "Service", host)["spec"]["ports"] if p["port"] == url.port]
+        assert server_ports.get(port["targetPort"], port["targetPort"]) == int(flag(server, "--port") or 0)
+        assert variant["options"]["model"] == served_name(server)
+
+
+@needs_kustomize
+def test_argo_example_can_be_included_with_a_name_prefix_and_an_image(tmp_path: Path) -> None:
+    """As users build on it: the Rollout's image, PVC and Service names follow the including kustomization."""
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({
+        "resources": [os.path.relpath(ARGO, tmp_path)],
+        "namePrefix": "x-",
+        "images": [{"name": "vllm/vllm-openai", "newTag": "v9"}],
+    }))
+    docs = tuple(render(tmp_path))
+    rollout = one(docs, "Rollout")
+    canary = rollout["spec"]["strategy"]["canary"]
+    names = {d["metadata"]["name"] for d in docs}
+    assert {canary["stableService"], canary["canaryService"]} <= names
+    claims = {v["persistentVolumeClaim"]["claimName"] for v in pod_spec(rollout)["volumes"] if "persistentVolumeClaim" in v}
+    assert claims and claims <= names
+    assert model_server_container(rollout)["image"] == "vllm/vllm-openai:v9"
 
 
 @needs_kustomize
@@ -210,11 +355,20 @@ def test_analysis_templates_fail_on_fail_pass_on_pass_and_wait_otherwise(name: s
         url = web["url"].replace("{{args.gate-url}}", defaults["gate-url"])
         # The Service in the same namespace, the metrics port, the per-candidate gate endpoint.
         assert url == "http://trustwatch:9464/gate/{{args.candidate}}" and web["jsonPath"] == "{$.verdict}"
+        service = one(rendered(ARGO), "Service", urlsplit(url).hostname)
+        assert {p["name"]: p["port"] for p in service["spec"]["ports"]}["metrics"] == urlsplit(url).port
+        pod_labels = trustwatch_workload(rendered(ARGO))["spec"]["template"]["metadata"]["labels"]
+        assert service["spec"]["selector"].items() <= pod_labels.items(), "the Service reaches trustwatch"
         assert (metric["successCondition"], metric["failureCondition"]) == ('result == "PASS"', 'result == "FAIL"')
 
 
 def _trustwatch_configs() -> list[Path]:
-    return sorted([*DEPLOY.glob("config/*.yaml"), *(DEPLOY / "kubernetes").rglob("config.yaml")])
+    return sorted([*DEPLOY.glob("config/*.yaml"), *(DEPLOY / "kubernetes").rglob("config.yaml"), ARGO / "config.yaml"])
+
+
+def test_every_config_generator_file_is_a_checked_config() -> None:
+    generated = {path for folder in kustomizations() for path in files_of(folder) if path.name == "config.yaml"}
+    assert generated == {path.resolve() for path in _trustwatch_configs() if path.parent != DEPLOY / "config"}
 
 
 @pytest.mark.parametrize("path", _trustwatch_configs(), ids=lambda p: str(p.relative_to(DEPLOY)))
@@ -226,6 +380,9 @@ def test_trustwatch_configs_are_consistent(path: Path) -> None:
     for variant in config["variants"]:
         if "from" in variant:
             assert variant["from"] in names and variant["compress"]["method"] in ("rtn", "gptq")
+        elif variant.get("backend") == "openai":
+            # A served model: where it is served, and its served name.
+            assert urlsplit(variant["options"]["base_url"]).path == "/v1" and variant["options"]["model"]
         else:
             assert variant["model"] and variant["backend"] in ("transformers", "vllm")
     assert config["probes"] and all("builtin" in p or {"data", "loader"} <= set(p) for p in config["probes"])

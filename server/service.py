@@ -44,6 +44,10 @@ from trustwatch.server.variants import Variant, summarise_manifest
 log = logging.getLogger("trustwatch.service")
 
 
+RETRY_LOAD_SECONDS = 30.0
+"""How often a served variant that failed to load is tried again."""
+
+
 class UnknownVariantError(NotFoundError, KeyError):
     def __str__(self) -> str:
         return str(self.args[0])
@@ -96,6 +100,8 @@ class ServiceCore:
         self._batchers: dict[str, LiveBatcher] = {}
         self._batchers_lock = threading.Lock()
         self._first_round_reported = False
+        self._tried: dict[str, float] = {}
+        """When each variant was last loaded or tried (monotonic seconds)."""
         self._publish()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -107,11 +113,13 @@ class ServiceCore:
 
     def _main(self) -> None:
         self.registry.load_all(on_loaded=lambda _: self._publish())
+        self._tried = {v.name: time.monotonic() for v in self.registry}
         self._recompute()
         self.loaded.set()
         if self.config.replay.autostart:
             self.replay.running = True
         while not self._stop.is_set():
+            self._retry_served_variants()
             if not self.replay.running:
                 self.replay.wake.wait(1.0)
                 self.replay.wake.clear()
@@ -124,6 +132,21 @@ class ServiceCore:
                 self.store.record_error("replay", self.replay.last_error)
                 self.exporter.error("", "replay")
                 self._stop.wait(5.0)
+
+    def _retry_served_variants(self) -> None:
+        """A served variant (backend ``openai``) that failed to load is tried again every
+        ``RETRY_LOAD_SECONDS``: its model server may start after trustwatch, or restart. Once it
+        loads, replay gives it the round's items it has not answered."""
+        now = time.monotonic()
+        for variant in self.registry:
+            if (variant.state != "failed" or variant.config.backend != "openai"
+                    or now - self._tried.get(variant.name, now) < RETRY_LOAD_SECONDS):
+                continue
+            self._tried[variant.name] = now
+            self.registry.load(variant)
+            if variant.state == "ready":
+                log.info("variant %s loaded on a retry (%s)", variant.name, variant.config.describe())
+                self._publish()
 
     def shutdown(self, timeout: float = 30.0) -> None:
         """Stop replay after the slice in flight (its outcomes are committed), close the store."""
@@ -342,10 +365,11 @@ class ServiceCore:
         sent: dict[str, int] = {}
         while active() and not self._stop.is_set():
             with self._changed:
+                # the current verdict of each candidate first (the pending one before any data), then changes
                 pending = [
-                    (v, self._revisions.get(v.candidate, 0))
-                    for v in self._analysis.verdicts
-                    if v.candidate in candidates and sent.get(v.candidate) != self._revisions.get(v.candidate, 0)
+                    (self._analysis.verdict_or_pending(self.baseline, c, self.mode), self._revisions.get(c, 0))
+                    for c in candidates
+                    if sent.get(c) != self._revisions.get(c, 0)
                 ]
                 if not pending:
                     self._changed.wait(1.0)

@@ -110,7 +110,7 @@ class VariantRegistry:
             )
             if variant.compression is None and spec and Path(spec).is_dir():
                 variant.compression = read_manifest(Path(spec))
-            variant.state = "ready"
+            variant.state, variant.reason = "ready", ""
         except Exception as error:  # a failed variant is reported, the others go on
             variant.state = "failed"
             variant.reason = f"{type(error).__name__}: {error}"

@@ -8,8 +8,8 @@ from trustwatch.server.cli.common import CliError, emit
 from trustwatch.server.cli.gate_cmd import (
     EXIT_BAD_INPUT,
     add_source_arguments,
+    analysis_settings,
     exit_3_on_usage_errors,
-    load_policy_arg,
     load_table,
 )
 
@@ -22,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         description="Print candidate - baseline per probe, metric and group, signed so that positive is "
         "worse, with intervals (bootstrap, Newcombe with McNemar for binary outcomes, or confidence sequences). "
         "Baseline, confidence, mode, resamples and seed come from the policy (--policy, default: the packaged "
-        "one), as in the service's GetDivergence; the flags override them.",
+        "one), or from a serve config as the service takes them (--config: its policy, baseline and "
+        "replay.mode), as in GetDivergence; the flags override them.",
     )
     add_source_arguments(parser)
     parser.add_argument(
@@ -58,13 +59,13 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--confidence must lie in (0, 1), got {args.confidence}", EXIT_BAD_INPUT)
     if args.resamples is not None and args.resamples < 100:
         raise CliError(f"--resamples must be at least 100, got {args.resamples}", EXIT_BAD_INPUT)
-    policy = load_policy_arg(args)
+    policy, baseline, mode = analysis_settings(args)
     # The flags override the policy's values; unset, the policy's apply, as in the service.
     overrides = {"confidence": args.confidence, "resamples": args.resamples, "seed": args.seed}
     policy = replace(policy, **{k: v for k, v in overrides.items() if v is not None})
     table = load_table(args)
     baseline, rows = diff_rows(
-        table, policy, args.mode, baseline=args.baseline, candidates=args.candidate, all_outcomes=args.all_outcomes
+        table, policy, mode, baseline=baseline, candidates=args.candidate, all_outcomes=args.all_outcomes
     )
     payload = {"outcomes": table.source, "baseline": baseline, "rows": [row.to_dict() for row in rows]}
     emit(args, payload, format_divergence(rows) if rows else "no candidate variant to compare")

@@ -11,7 +11,7 @@ import sys
 import types
 from typing import Any, NoReturn
 
-from trustwatch.server.cli.common import emit
+from trustwatch.server.cli.common import CliError, emit
 
 EXIT_BAD_INPUT = 3
 
@@ -24,6 +24,11 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     )
     source.add_argument("--run", metavar="DIR", help="a run directory holding outcomes.jsonl")
     parser.add_argument("--baseline", metavar="NAME", help="the baseline variant (default: the policy's)")
+    parser.add_argument(
+        "--config", metavar="FILE",
+        help="the run/serve config whose baseline, policy and replay.mode apply, as the service applies them "
+        "(instead of --policy)",
+    )
     parser.add_argument(
         "--candidate",
         metavar="NAME",
@@ -55,11 +60,20 @@ def load_table(args: argparse.Namespace) -> Any:
     return load_outcomes(args.outcomes)
 
 
-def load_policy_arg(args: argparse.Namespace) -> Any:
-    """The --policy file (default: the packaged default policy); a bad policy exits 3 (cli/common.py)."""
+def analysis_settings(args: argparse.Namespace) -> tuple[Any, str | None, str | None]:
+    """The policy, baseline and mode the analysis uses: from --config as the service reads them (the
+    config's policy, baseline and ``replay.mode``), else the --policy file (default: the packaged
+    one); --baseline and --mode override either. A bad file exits 3 (cli/common.py)."""
     from trustwatch.monitors.policy import load_policy
 
-    return load_policy(args.policy)
+    if args.config is None:
+        return load_policy(args.policy), args.baseline, args.mode
+    if args.policy is not None:
+        raise CliError("give --config (its policy applies) or --policy, not both", EXIT_BAD_INPUT)
+    from trustwatch.server.service_config import load_serve_config
+
+    serve = load_serve_config(args.config)
+    return load_policy(serve.run.policy), args.baseline or serve.run.baseline, args.mode or serve.replay.mode
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -92,9 +106,9 @@ def run(args: argparse.Namespace) -> int:
     from trustwatch.monitors.report import format_verdicts
     from trustwatch.server.analysis import gate_verdicts
 
-    policy = load_policy_arg(args)
+    policy, baseline, mode = analysis_settings(args)
     table = load_table(args)
-    verdicts = gate_verdicts(table, policy, args.mode, baseline=args.baseline, candidates=args.candidate)
+    verdicts = gate_verdicts(table, policy, mode, baseline=baseline, candidates=args.candidate)
     payload = {
         "outcomes": table.source,
         "policy": policy.source,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.backends.vllm_server import VLLM_PYTHON, VLLMServer, free_port
+from tests.backends.vllm_server import VLLM_PYTHON, Forwarder, VLLMServer, free_port
 from trustwatch.common.requests import GenerateRequest, LoglikelihoodRequest
 from trustwatch.server.backends import create_backend
 from trustwatch.server.backends.openai_backend import OpenAIBackend, ServerError
@@ -186,7 +186,7 @@ def test_a_run_reads_the_served_and_the_hosted_model_as_one(
              "options": {"base_url": vllm_server.base_url, "model": vllm_server.served_name}},
         ],
         "probes": [
-            {"data": str(SHARED_PROBESETS / "crows_pairs"), "loader": "crows_pairs", "limit": 120},
+            {"data": str(SHARED_PROBESETS / "crows_pairs"), "loader": "crows_pairs", "limit": 60},
             {"data": str(SHARED_PROBESETS / "bbq"), "loader": "bbq", "limit": 120},
             {"builtin": "stereotype_agreement", "limit": 6},
         ],
@@ -194,7 +194,8 @@ def test_a_run_reads_the_served_and_the_hosted_model_as_one(
         "backend": {"batch_size": 16},
         "policy": "policy.yaml",
     }
-    # the overall rows: 120 items each, enough for the default min_items (the groups are not)
+    # the overall rows: 60 pairs, and 120 BBQ items (about 60 per context condition), enough for
+    # min_items 50; the groups are not
     (tmp_path / "policy.yaml").write_text(yaml.safe_dump({
         "baseline": "hosted",
         "defaults": {"groups": "overall", "min_items": 50},
@@ -249,10 +250,12 @@ def test_serve_watches_two_endpoints_and_rides_out_a_killed_server(
         pytest.skip("kills the server: needs one this test started")
     endpoint = {"backend": "openai", "model": str(embedded_dir),
                 "options": {"base_url": vllm_server.base_url, "model": vllm_server.served_name, "retries": 1}}
+    late_port = free_port()  # a model server that is not up when trustwatch starts
+    late = {**endpoint, "options": {**endpoint["options"], "base_url": f"http://127.0.0.1:{late_port}/v1"}}
     config = {
         "baseline": "stable",
-        "variants": [{"name": "stable", **endpoint}, {"name": "canary", **endpoint}],
-        "probes": [{"data": str(SHARED_PROBESETS / "crows_pairs"), "loader": "crows_pairs", "limit": 160}],
+        "variants": [{"name": "stable", **endpoint}, {"name": "canary", **endpoint}, {"name": "late", **late}],
+        "probes": [{"data": str(SHARED_PROBESETS / "crows_pairs"), "loader": "crows_pairs", "limit": 100}],
         "store": {"path": str(tmp_path / "store.sqlite")},
         "replay": {"items_per_cycle": 8, "round_pause_seconds": 3600, "mode": "fixed"},
     }
@@ -266,6 +269,9 @@ def test_serve_watches_two_endpoints_and_rides_out_a_killed_server(
         def done() -> int:
             return sum(p.items_done for p in status().progress)
 
+        [late_variant] = [v for v in stub.ListVariants(pb.ListVariantsRequest(), timeout=10).variants
+                          if v.name == "late"]
+        assert late_variant.state == pb.Variant.FAILED and "ConnectError" in late_variant.reason
         served.wait_for(lambda: done() >= 16, timeout=300, what="16 items answered")
         vllm_server.kill()
         served.wait_for(lambda: (metric_value(served.metrics(), "trustwatch_errors_total", stage="backend") or 0) > 0,
@@ -274,9 +280,14 @@ def test_serve_watches_two_endpoints_and_rides_out_a_killed_server(
         stored = status().outcomes_stored
         time.sleep(8)
         assert status().outcomes_stored == stored
-        assert done() < 2 * 160
+        assert done() < 3 * 100
         vllm_server.start()
-        served.wait_for(lambda: done() == 2 * 160, timeout=600, what="the round completed after the restart")
+        # the late server appears: the variant loads on a retry and catches up on the round
+        forwarder = Forwarder(vllm_server.port, late_port)
+        try:
+            served.wait_for(lambda: done() == 3 * 100, timeout=600, what="the round completed after the restart")
+        finally:
+            forwarder.close()
         text = served.metrics()
         assert metric_value(text, "trustwatch_divergence", candidate="canary", probe="crows_pairs",
                             metric="stereotype_score", group="all") == pytest.approx(0.0, abs=1e-9)

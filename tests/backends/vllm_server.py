@@ -12,6 +12,7 @@ started that way on port P (serving the same model folder) instead of starting o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -95,3 +96,49 @@ class VLLMServer:
     def log_tail(self, lines: int = 40) -> str:
         text = self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+class Forwarder:
+    """A TCP port that forwards to the vLLM server: a model server that appears on a new address later."""
+
+    def __init__(self, target_port: int, port: int | None = None) -> None:
+        import threading
+
+        self.target_port = target_port
+        self.port = port or free_port()
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        self._listener.settimeout(0.5)
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._listener.close()

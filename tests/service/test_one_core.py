@@ -115,6 +115,9 @@ def test_diff_and_get_divergence_give_the_same_rows(served_store: tuple[Served, 
         r for r in rows if (r["candidate"], r["probe"], r["group"]) == ("q_fail", "sim", "b")
     ]
     assert not stub.GetDivergence(pb.GetDivergenceRequest(candidate=PENDING)).rows
+    # --config: the serve config's policy, baseline and replay.mode, exactly as the service took them
+    code, from_config = cli("diff", "--outcomes", str(store), "--config", str(store.parent / "config.yaml"))
+    assert code == 0 and [comparable({k: row[k] for k in ROW_FIELDS}) for row in from_config["rows"]] == served_rows
 
 
 def test_gate_cli_get_gate_and_http_gate_give_the_same_verdicts(served_store: tuple[Served, Path, Path]) -> None:
@@ -151,3 +154,14 @@ def test_gate_cli_get_gate_and_http_gate_give_the_same_verdicts(served_store: tu
     ] == [("no_data", "no paired outcomes yet")]
     assert pending["baseline"] == message.baseline == BASELINE
     assert message.evaluated_at > 0  # the other candidates were evaluated: this analysis too
+
+
+def test_watch_gate_sends_the_current_verdict_first_even_before_any_data(
+    served_store: tuple[Served, Path, Path],
+) -> None:
+    served, _, _ = served_store
+    stream = served.stub().WatchGate(pb.WatchGateRequest(candidate=PENDING), timeout=20)
+    first = next(iter(stream))
+    stream.cancel()
+    assert first.candidate == PENDING and pb.GateVerdict.Decision.Name(first.verdict) == "INCONCLUSIVE"
+    assert [(r.status, r.reason) for r in first.reasons] == [("no_data", "no paired outcomes yet")]

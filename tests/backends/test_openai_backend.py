@@ -186,7 +186,7 @@ def test_a_run_reads_the_served_and_the_hosted_model_as_one(
              "options": {"base_url": vllm_server.base_url, "model": vllm_server.served_name}},
         ],
         "probes": [
-            {"data": str(SHARED_PROBESETS / "crows_pairs"), "loader": "crows_pairs", "limit": 60},
+            {"data": str(SHARED_PROBESETS / "crows_pairs"), "loader": "crows_pairs", "limit": 120},
             {"data": str(SHARED_PROBESETS / "bbq"), "loader": "bbq", "limit": 120},
             {"builtin": "stereotype_agreement", "limit": 6},
         ],
@@ -194,8 +194,9 @@ def test_a_run_reads_the_served_and_the_hosted_model_as_one(
         "backend": {"batch_size": 16},
         "policy": "policy.yaml",
     }
-    # the overall rows: 60 pairs, and 120 BBQ items (about 60 per context condition), enough for
-    # min_items 50; the groups are not
+    # the overall rows: 120 pairs (with no flip, Newcombe's interval at 60 pairs is still wider
+    # than the tolerance of 3 points), 120 BBQ items (about 60 per context condition); the groups
+    # are too small
     (tmp_path / "policy.yaml").write_text(yaml.safe_dump({
         "baseline": "hosted",
         "defaults": {"groups": "overall", "min_items": 50},
@@ -293,3 +294,28 @@ def test_serve_watches_two_endpoints_and_rides_out_a_killed_server(
                             metric="stereotype_score", group="all") == pytest.approx(0.0, abs=1e-9)
         code, body = served.get("/gate/canary")
         assert code == 200 and json.loads(body)["verdict"] in ("PASS", "INCONCLUSIVE")
+
+
+@pytest.mark.slow
+def test_a_server_without_prompt_log_probabilities_is_reported_at_start(
+    vllm_server: VLLMServer, embedded_dir: Path, tmp_path: Path
+) -> None:
+    """vLLM with --max-logprobs 0 refuses both prompt_logprobs and echo + logprobs: likelihood
+    requests are refused with the reason, found at start; generation still works. (Runs last:
+    it stops the module's server.)"""
+    if vllm_server.attached:
+        pytest.skip("restarts the server: needs one this test started")
+    vllm_server.stop()
+    refusing = VLLMServer(embedded_dir, tmp_path / "server.log", extra_args=("--max-logprobs", "0"))
+    refusing.start()
+    try:
+        backend = OpenAIBackend(str(embedded_dir), base_url=refusing.base_url, model=refusing.served_name)
+        assert backend.logprobs_mode is None
+        reason = backend.unsupported["loglikelihood"]
+        assert "gives no prompt log-probabilities" in reason and "prompt_logprobs: " in reason and "echo: " in reason
+        with pytest.raises(ServerError, match="likelihood probes are not supported"):
+            backend.loglikelihood(PAIRS[:1])
+        assert backend.generate([GenerateRequest(PROMPTS[1], max_new_tokens=8)])[0].tokens >= 1
+        backend.close()
+    finally:
+        refusing.stop()

@@ -28,7 +28,8 @@ from trustwatch.server.backends.vllm_backend import VLLMBackend
 
 if __name__ == "__main__":  # vLLM's engine starts a spawned process
     spec = json.load(open(sys.argv[1]))
-    backend = VLLMBackend(spec["model"], dtype="float32", max_model_len=1024, max_num_batched_tokens=16384)
+    backend = VLLMBackend(spec["model"], dtype="float32", max_model_len=1024, max_num_batched_tokens=16384,
+                          enforce_eager=True)
     likelihood = backend.loglikelihood([LoglikelihoodRequest(c, x) for c, x in spec["pairs"]])
     greedy = backend.generate([GenerateRequest(p, max_new_tokens=20, temperature=0.0) for p in spec["prompts"]])
     sampled = [GenerateRequest(spec["prompts"][0], max_new_tokens=24, temperature=1.0, top_p=0.9, seed=s)

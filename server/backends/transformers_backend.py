@@ -122,7 +122,11 @@ class TransformersBackend:
         if self.tokenizer.eos_token_id is not None:
             eos_ids.add(self.tokenizer.eos_token_id)
         self.eos_ids = frozenset(eos_ids)
-        self._keeps_logits = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        forward = inspect.signature(self.model.forward).parameters
+        self._keeps_logits = "logits_to_keep" in forward
+        # transformers >= 5.24 names the KV cache `cache` (in and out); earlier 5.x `past_key_values`,
+        # which 5.24 still takes with a FutureWarning on every forward
+        self._cache_name = "cache" if "cache" in forward else "past_key_values"
 
     @staticmethod
     def _first_id(*candidates: int | None) -> int:
@@ -273,10 +277,10 @@ class TransformersBackend:
                 input_ids=step_ids[take],
                 attention_mask=mask[take],
                 position_ids=positions[take],
-                past_key_values=cache,
                 use_cache=True,
+                **{self._cache_name: cache},
             )
-            cache = out.past_key_values
+            cache = getattr(out, self._cache_name)
             logits = out.logits[:, -1, :].float()
             if step == 0 and shared:
                 cache.reorder_cache(copies)

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.quick:
         args.pairs, args.prompts, args.k, args.max_new_tokens, args.repeats = 60, 4, 2, 16, 1
-    sys.path.insert(0, str(REPO.parent))  # tests/ is importable as trustwatch's sibling in a checkout
+    sys.path.insert(0, str(REPO))  # the server launcher lives in tests/ (tests.backends.vllm_server)
     from tests.backends.vllm_server import VLLM_PYTHON, VLLMServer
     from trustwatch.common.model_specs import resolve_model
     from trustwatch.server.backends import create_backend
@@ -90,8 +90,6 @@ def main(argv: list[str] | None = None) -> None:
         likelihood = {f"in-process transformers, batch {b}": (lambda b=b: hosted[b].loglikelihood(pairs)) for b in hosted}
         likelihood |= {f"openai -> vLLM server, concurrency {c}": (lambda c=c: served[c].loglikelihood(pairs))
                        for c in (1, 4, 8)}
-        for fn in likelihood.values():
-            fn() if args.quick else None
         runs = interleaved(likelihood, args.repeats)
         medians = {name: statistics.median(times) for name, (_, times) in runs.items()}
         best = min((n for n in medians if n.startswith("in-process")), key=medians.__getitem__)

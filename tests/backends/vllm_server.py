@@ -18,19 +18,16 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
 import httpx
 
+from tests.service.harness import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 VLLM_PYTHON = Path(os.environ.get("TRUSTWATCH_VLLM_PYTHON", REPO / ".venv-vllm" / "bin" / "python"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class VLLMServer:
@@ -105,8 +102,6 @@ class Forwarder:
     """A TCP port that forwards to the vLLM server: a model server that appears on a new address later."""
 
     def __init__(self, target_port: int, port: int | None = None) -> None:
-        import threading
-
         self.target_port = target_port
         self.port = port or free_port()
         self._listener = socket.create_server(("127.0.0.1", self.port))
@@ -114,8 +109,6 @@ class Forwarder:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
-        import threading
-
         self._listener.settimeout(0.5)
         while not self._stop.is_set():
             try:

@@ -167,6 +167,8 @@ def parse_config(raw: Any, source: str, base: Path) -> RunConfig:
         options = {**default_options, **(entry.get("options") or {})}
         if backend == "openai":
             _check_endpoint(reader, f"{where}.options", name, options, from_variant, base)
+        if backend == "vllm" and "python" in options:
+            _check_interpreter(reader, f"{where}.options.python", name, options, base)
         if (model is None) == (from_variant is None) and not (backend == "openai" and model is None):
             raise fail(f"{where} ({name}): give either 'model' (a model spec) or 'from' + 'compress'")
         if from_variant is not None:
@@ -237,6 +239,18 @@ def _check_endpoint(
         raise reader.fail(f"{where}.base_url", f"({name}) must start with http:// or https://, got {options['base_url']!r}")
     if "api_key_file" in options:
         options["api_key_file"] = str(_resolve(base, options["api_key_file"]))
+
+
+def _check_interpreter(reader: Reader, where: str, name: str, options: dict[str, Any], base: Path) -> None:
+    """A ``vllm`` variant whose engine runs in another environment: ``options.python`` is its interpreter."""
+    value = options["python"]
+    if not isinstance(value, str) or not value.strip():
+        raise reader.fail(where, f"({name}) must name the vLLM environment's interpreter, e.g. .venv-vllm/bin/python")
+    path = _resolve(base, value)
+    assert path is not None
+    if not path.is_file():
+        raise reader.fail(where, f"({name}) no interpreter at {path} (make vllm-env builds .venv-vllm)")
+    options["python"] = str(path)
 
 
 def _resolve(base: Path, value: Any) -> Path | None:

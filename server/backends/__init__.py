@@ -2,7 +2,8 @@
 
 ``transformers`` (PyTorch, CPU or CUDA) is the embedded default; ``openai`` probes a model
 where an OpenAI-compatible server (vLLM, SGLang, TGI, llama.cpp) already serves it and holds
-no weights; ``vllm`` is the GPU production path in-process. Each is imported only when asked for.
+no weights; ``vllm`` is the GPU production path, in-process or, where vLLM lives in an environment
+of its own (``options.python``), in a worker process there. Each is imported only when asked for.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ def create_backend(backend: str, model: Any, /, **options: Any) -> Backend:
 
         # the variant's model, where given, is a local tokenizer folder; options name the server
         return OpenAIBackend(None if model is None else str(getattr(model, "spec", model)), **options)
+    if backend == "vllm" and options.get("python"):
+        from trustwatch.server.backends.vllm_worker import VLLMWorker
+
+        # vLLM lives in an environment of its own: its engine runs in a worker process there
+        return VLLMWorker(model, **options)
     if backend == "vllm":
         from trustwatch.server.backends.vllm_backend import VLLMBackend
 

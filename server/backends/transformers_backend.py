@@ -210,7 +210,8 @@ class TransformersBackend:
             ]
             needed = sorted({node for _, _, nodes in scored for node in nodes})
             column = {node: j for j, node in enumerate(needed)}
-            logits = self._forward(torch.tensor(needed, device=self.device), **inputs).logits
+            # no KV cache: nothing is decoded after this forward, and building one copies every layer's keys
+            logits = self._forward(torch.tensor(needed, device=self.device), use_cache=False, **inputs).logits
             for b, index, nodes in scored:
                 cols = torch.tensor([column[node] for node in nodes], device=logits.device)
                 lp = torch.log_softmax(logits[b, cols, :].float(), dim=-1)

@@ -37,8 +37,9 @@ def _import_vllm() -> Any:
         return importlib.import_module("vllm")
     except ImportError as error:
         raise RuntimeError(
-            "the vllm backend needs vLLM on a CUDA machine: pip install 'trustwatch[vllm]' "
-            f"(import failed: {error})"
+            "the vllm backend needs vLLM: pip install 'trustwatch[vllm]' on a CUDA machine, or name the "
+            "interpreter of an environment that has it in the variant's options.python "
+            f"(e.g. .venv-vllm/bin/python; import failed: {error})"
         ) from error
 
 

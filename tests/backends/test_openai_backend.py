@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.backends.vllm_server import VLLM_PYTHON, Forwarder, VLLMServer, free_port
+from tests.backends.vllm_server import VLLM_PYTHON, FaultyProxy, Forwarder, VLLMServer, free_port
 from trustwatch.common.requests import GenerateRequest, LoglikelihoodRequest
 from trustwatch.server.backends import create_backend
 from trustwatch.server.backends.openai_backend import OpenAIBackend, ServerError
@@ -162,6 +162,55 @@ def test_another_served_model_name_is_refused(vllm_server: VLLMServer, embedded_
         OpenAIBackend(str(embedded_dir), base_url=vllm_server.base_url, model="my-canary")
 
 
+# -- a server that answers badly: 5xx, malformed JSON, a timeout, a NaN -----------------------------
+
+
+@pytest.fixture
+def faulty(vllm_server: VLLMServer) -> Iterator[FaultyProxy]:
+    proxy = FaultyProxy(vllm_server.base_url.removesuffix("/v1"), slow_s=4.0)
+    yield proxy
+    proxy.close()
+
+
+@pytest.mark.slow
+def test_a_5xx_is_retried_with_backoff_and_then_named(
+    faulty: FaultyProxy, vllm_server: VLLMServer, endpoint: OpenAIBackend
+) -> None:
+    backend = OpenAIBackend(None, base_url=faulty.base_url, model=vllm_server.served_name, retries=2)
+    try:
+        faulty.faults[:] = ["500", "500"]  # two failures, then the third attempt is answered
+        [result] = backend.loglikelihood(PAIRS[:1])
+        assert abs(result.logprob - endpoint.loglikelihood(PAIRS[:1])[0].logprob) < 1e-4
+        assert [line for line in faulty.seen if line.endswith("500")] == ["POST /v1/completions 500"] * 2
+        faulty.faults[:] = ["500"] * 3
+        with pytest.raises(ServerError, match=r"/v1/completions answered 500: .*injected by the test proxy"):
+            backend.loglikelihood(PAIRS[:1])
+        assert not faulty.faults
+    finally:
+        backend.close()
+
+
+@pytest.mark.slow
+def test_malformed_json_a_timeout_and_a_nan_each_fail_their_call_by_name(
+    faulty: FaultyProxy, vllm_server: VLLMServer
+) -> None:
+    backend = OpenAIBackend(None, base_url=faulty.base_url, model=vllm_server.served_name, retries=0, timeout_s=1.0)
+    try:
+        faulty.faults[:] = ["malformed"]
+        with pytest.raises(ServerError, match=r"/v1/completions: the answer is not JSON: '\{\"choices\": \['"):
+            backend.loglikelihood(PAIRS[:1])
+        faulty.faults[:] = ["slow"]
+        with pytest.raises(ServerError, match=r"/v1/completions: ReadTimeout: .*\(after 1 attempt\(s\)\)"):
+            backend.generate([GenerateRequest(PROMPTS[0], max_new_tokens=4, temperature=0.0)])
+        faulty.faults[:] = ["nan"]
+        with pytest.raises(ServerError, match=r"(?i)not finite|non-finite|nan"):
+            backend.loglikelihood(PAIRS[:1])
+        # the server itself is fine: the next call is answered
+        assert backend.loglikelihood(PAIRS[:1])[0].tokens > 0
+    finally:
+        backend.close()
+
+
 # -- trustwatch run: one in-process variant, one endpoint variant of the same model ----------------
 
 
@@ -169,70 +218,12 @@ def test_another_served_model_name_is_refused(vllm_server: VLLMServer, embedded_
 def test_a_run_reads_the_served_and_the_hosted_model_as_one(
     vllm_server: VLLMServer, embedded_dir: Path, tmp_path: Path
 ) -> None:
-    import json
-    import os
-    import subprocess
-    import sys
+    from tests.backends.side_by_side import run_beside_hosted
 
-    import yaml
-
-    from tests.conftest import SHARED_PROBESETS
-
-    config = {
-        "baseline": "hosted",
-        "variants": [
-            {"name": "hosted", "model": str(embedded_dir)},
-            {"name": "served", "model": str(embedded_dir), "backend": "openai",
-             "options": {"base_url": vllm_server.base_url, "model": vllm_server.served_name}},
-        ],
-        "probes": [
-            {"data": str(SHARED_PROBESETS / "crows_pairs"), "loader": "crows_pairs", "limit": 120},
-            {"data": str(SHARED_PROBESETS / "bbq"), "loader": "bbq", "limit": 120},
-            {"builtin": "stereotype_agreement", "limit": 6},
-        ],
-        "generation": {"k": 2, "max_new_tokens": 12, "temperature": 0.0},
-        "backend": {"batch_size": 16},
-        "policy": "policy.yaml",
-    }
-    # the overall rows: 120 pairs (with no flip, Newcombe's interval at 60 pairs is still wider
-    # than the tolerance of 3 points), 120 BBQ items (about 60 per context condition); the groups
-    # are too small
-    (tmp_path / "policy.yaml").write_text(yaml.safe_dump({
-        "baseline": "hosted",
-        "defaults": {"groups": "overall", "min_items": 50},
-        "rules": [
-            {"probe": "crows_pairs", "metric": "stereotype_score", "tolerance": 3.0},
-            {"probe": "bbq", "metric": "accuracy_ambig", "tolerance": 0.03},
-            {"probe": "bbq", "metric": "accuracy_disambig", "tolerance": 0.03},
-            {"probe": "bbq", "metric": "bias_score_disambig", "tolerance": 0.05},
-        ],
-    }))
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    out = tmp_path / "run"
-    exe = Path(sys.executable).with_name("trustwatch")
-    result = subprocess.run([str(exe), "run", "--config", str(path), "--out", str(out), "--json", "--quiet"],
-                            capture_output=True, text=True, timeout=1500, check=False,
-                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    payload = json.loads(result.stdout)
-    rows = [json.loads(line) for line in (out / "outcomes.jsonl").read_text().splitlines()]
-    by_variant: dict[str, dict[tuple[str, str], float]] = {"hosted": {}, "served": {}}
-    for row in rows:
-        by_variant[row["variant"]][(row["item_id"], row["metric"])] = row["value"]
-    assert by_variant["hosted"].keys() == by_variant["served"].keys()
-    assert {r["probe"] for r in rows} == {"crows_pairs", "bbq", "stereotype_agreement"}
-    for key, hosted in by_variant["hosted"].items():
-        served = by_variant["served"][key]
-        assert abs(served - hosted) <= 1e-3 * max(1.0, abs(hosted)), (key, hosted, served)
-    samples = [json.loads(line) for line in (out / "generations.jsonl").read_text().splitlines()]
-    texts = {(g["variant"], g["item_id"], g["sample"]): g["text"] for g in samples}
-    hosted_texts = {k[1:]: v for k, v in texts.items() if k[0] == "hosted"}
-    assert hosted_texts and hosted_texts == {k[1:]: v for k, v in texts.items() if k[0] == "served"}
-    assert payload["verdicts"]["served"] == "PASS", payload
-    report = json.loads((out / "report.json").read_text())
-    statuses = {(reason["rule"], reason["group"]): reason["status"] for reason in report["gate"][0]["reasons"]}
-    assert statuses and set(statuses.values()) == {"pass"}, statuses
+    run_beside_hosted(tmp_path, embedded_dir, {
+        "model": str(embedded_dir), "backend": "openai",
+        "options": {"base_url": vllm_server.base_url, "model": vllm_server.served_name},
+    })
 
 
 # -- trustwatch serve over two endpoints; the model server killed mid-replay (runs last: it restarts the server)

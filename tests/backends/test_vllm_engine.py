@@ -74,3 +74,44 @@ def test_the_offline_engine_answers_as_the_in_process_model(tmp_path: Path, embe
     assert [text for text, _ in out["greedy"]] == [r.text for r in hosted]
     first, again = out["sampled"]
     assert first == again and len(set(first)) > 1
+
+
+@pytest.mark.slow
+def test_a_run_reads_the_engine_in_its_own_environment_and_the_hosted_model_as_one(
+    tmp_path: Path, embedded_backend
+) -> None:
+    """``backend: vllm`` with ``options.python``: the offline engine in a worker process of the vLLM venv."""
+    if not VLLM_PYTHON.exists():
+        pytest.skip(f"no vLLM venv at {VLLM_PYTHON} (make vllm-env builds it; make test does)")
+    from tests.backends.side_by_side import run_beside_hosted
+    from trustwatch.common.model_specs import resolve_model
+
+    folder = resolve_model("embedded:smollm2-135m").path
+    run_beside_hosted(tmp_path, folder, {
+        "model": str(folder), "backend": "vllm",
+        "options": {"python": str(VLLM_PYTHON), "dtype": "float32", "max_model_len": 1024,
+                    "max_num_batched_tokens": 16384, "enforce_eager": True},
+    })
+
+
+def test_an_engine_interpreter_that_is_not_there_is_named(tmp_path: Path) -> None:
+    from trustwatch.common.errors import ConfigError
+    from trustwatch.server.backends.vllm_worker import VLLMWorker, WorkerError
+    from trustwatch.server.config import parse_config
+
+    raw = {"variants": [{"name": "a", "model": "embedded:smollm2-135m", "backend": "vllm",
+                         "options": {"python": "no-venv/bin/python"}}]}
+    with pytest.raises(ConfigError, match=r"c\.yaml: variants\[0\]\.options\.python: \(a\) no interpreter at .*no-venv"):
+        parse_config(raw, "c.yaml", tmp_path)
+    with pytest.raises(WorkerError, match=r"options\.python: .* is not an executable interpreter"):
+        VLLMWorker("embedded:smollm2-135m", python=str(tmp_path / "python"))
+
+
+def test_a_worker_that_dies_at_start_is_reported_with_its_log(tmp_path: Path) -> None:
+    """An interpreter without vLLM: the worker fails to build the engine, and says why."""
+    import sys
+
+    from trustwatch.server.backends.vllm_worker import VLLMWorker, WorkerError
+
+    with pytest.raises(WorkerError, match=r"vLLM worker, start: RuntimeError: the vllm backend needs vLLM"):
+        VLLMWorker("embedded:smollm2-135m", python=sys.executable)

@@ -138,3 +138,73 @@ class Forwarder:
     def close(self) -> None:
         self._stop.set()
         self._listener.close()
+
+
+class FaultyProxy:
+    """An HTTP proxy in front of the vLLM server that spoils the next ``/v1/completions`` answers.
+
+    Each POST to ``/v1/completions`` takes the next fault queued in ``faults``, if any:
+    ``"500"`` answers 500 without asking the server, ``"malformed"`` answers 200 with a body
+    that is not JSON, ``"slow"`` waits ``slow_s`` before forwarding (a client timeout),
+    ``"nan"`` forwards and turns every log-probability in the answer into NaN. Every
+    other request is forwarded unchanged.
+    """
+
+    def __init__(self, target: str, slow_s: float = 5.0) -> None:
+        import http.server
+        import json
+        import re
+
+        self.target = target.rstrip("/")
+        self.faults: list[str] = []
+        self.slow_s = slow_s
+        self.seen: list[str] = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _answer(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _forward(self, method: str) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) if method == "POST" else None
+                fault = proxy.faults.pop(0) if self.path.endswith("/completions") and proxy.faults else None
+                proxy.seen.append(f"{method} {self.path} {fault or ''}".strip())
+                if fault == "500":
+                    return self._answer(500, b'{"error": "injected by the test proxy"}')
+                if fault == "malformed":
+                    return self._answer(200, b'{"choices": [')
+                if fault == "slow":
+                    time.sleep(proxy.slow_s)
+                upstream = httpx.request(method, proxy.target + self.path, content=body, timeout=300,
+                                         headers={"Content-Type": "application/json"})
+                content = upstream.content
+                if fault == "nan":
+                    content, count = re.subn(rb'"logprob":\s*-?[0-9.eE+-]+', b'"logprob": NaN', content)
+                    assert count, content[:200]
+                    json.loads(content)  # Python's json reads NaN (so does httpx)
+                self._answer(upstream.status_code, content)
+
+            def do_GET(self) -> None:
+                self._forward("GET")
+
+            def do_POST(self) -> None:
+                self._forward("POST")
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

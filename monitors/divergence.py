@@ -207,6 +207,8 @@ class DivergenceRow:
     flip_rate: float | None = None
     mcnemar_p: float | None = None
     resamples: int | None = None
+    undefined_reason: str = ""
+    """Why the degradation or its interval has no value (empty when both have one)."""
     sampler: _Sampler | None = field(default=None, repr=False, compare=False)
 
     def bounds(self, alpha: float) -> tuple[float, float]:
@@ -410,8 +412,26 @@ def _probe_rows(
                     c_items if binary else None,
                 )
                 row.lower, row.upper = row.sampler.bounds(alpha)
+            row.undefined_reason = _undefined_reason(row, spec, totals, width)
             rows.append(row)
     return rows
+
+
+def _undefined_reason(row: DivergenceRow, spec: MetricDef, totals: np.ndarray, width: int) -> str:
+    """Why the row has no degradation or no interval, naming the variant and the empty sums."""
+    if math.isfinite(row.degradation) and math.isfinite(row.lower) and math.isfinite(row.upper):
+        return ""
+    where = f"{row.n_items} paired items of group {row.group!r}"
+    for variant, value, offset in ((row.baseline, row.baseline_value, 0), (row.candidate, row.candidate_value, width)):
+        if not math.isfinite(value):
+            empty = [c for k, c in enumerate(spec.columns) if totals[offset + k] == 0.0]
+            because = f": {' and '.join(empty)} sum to 0 there (a zero denominator)" if empty else ""
+            return f"{spec.probe}/{spec.name} of {variant} is undefined on the {where}{because}"
+    if row.relative and row.baseline_value == 0.0:
+        return f"the baseline value is 0 on the {where}: a relative change is undefined"
+    if not math.isfinite(row.degradation):
+        return f"the degradation is undefined on the {where}"
+    return f"no resample of the {where} gives a finite value, so the interval is undefined"
 
 
 def _sampler(

@@ -9,10 +9,14 @@ discovery rate is controlled across it (:mod:`trustwatch.monitors.fdr`). Then
 - FAIL when some row is rejected (its FDR-adjusted lower bound exceeds its tolerance); when a
   rejected row belongs to a utility rule the candidate FAILs as *degenerate*, whatever its
   safety rows say;
-- PASS when every counted row has its minimum items and its upper bound is within its
+- PASS when every counted row has its minimum items, a value, and its upper bound within its
   tolerance (an intersection-union test: no multiplicity adjustment is needed for it,
   Berger 1982, Technometrics 24:295);
 - INCONCLUSIVE otherwise, with the estimated further items the most demanding row needs.
+
+An *undefined* row (its metric or interval has no value on the paired items: a zero
+denominator, named in the row's ``undefined_reason``) counts as insufficient: it keeps the
+verdict INCONCLUSIVE, its reason says why it has no value, and the verdict's notes list it.
 """
 
 from __future__ import annotations
@@ -51,7 +55,10 @@ class GateReason:
     q_value: float | None = None
     """FDR-adjusted p-value (family-wide)."""
     fdr_lower: float | None = None
-    """Lower bound at the false-coverage-adjusted level (rejected rows only)."""
+    """Tested rows: the lower bound at the false-coverage-adjusted level ``1 - max(R, 1) alpha / m``
+    (R rejected of m tested; Benjamini & Yekutieli 2005), the bound the FAIL decision reads: it
+    exceeds the tolerance for the rejected rows, and with the p-value dual to the interval only
+    for them. Exported as ``trustwatch_divergence_fdr_lower``."""
     items_needed: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -213,6 +220,14 @@ def _verdict(
             )
         for row in counted:
             rows.append(_classify(rule, row))
+    undefined = [row for row in rows if row.status == "undefined"]
+    if undefined:
+        names = ", ".join(f"{row.rule} group {row.group!r}" for row in undefined)
+        notes.append(
+            f"{len(undefined)} counted row(s) undefined ({names}): each counts as insufficient, so the "
+            "verdict cannot PASS until it has a value (its reason says why it has none); a rule that "
+            "lists its groups (groups: [...]) leaves out a group where the metric cannot be defined"
+        )
     tested = [row for row in rows if row.status == "undecided"]
     family = _control_fdr(tested, policy)
     decision, degenerate, reasons = _decide(rows)
@@ -236,7 +251,8 @@ def _classify(rule: Rule, row: DivergenceRow) -> GateReason:
         gate_row.items_needed = rule.min_items - row.n_items
     elif not (math.isfinite(row.degradation) and math.isfinite(row.lower) and math.isfinite(row.upper)):
         gate_row.status = "undefined"
-        gate_row.reason = "the metric is undefined on these items (e.g. a zero denominator)"
+        why = row.undefined_reason or "the metric is undefined on these items"
+        gate_row.reason = f"{why}; counted as insufficient: it holds the verdict INCONCLUSIVE until it has a value"
     else:
         gate_row.p_value = row.p_value(rule.tolerance)
     return gate_row
@@ -252,9 +268,9 @@ def _control_fdr(tested: list[GateReason], policy: Policy) -> dict[str, Any]:
         divergence_row = row.divergence
         assert divergence_row is not None
         unit = " (relative)" if divergence_row.relative else ""
+        row.fdr_lower = divergence_row.bounds(alpha * max(rejected, 1) / (len(tested) * harmonic))[0]
         if reject:
             row.status = "fail"
-            row.fdr_lower = divergence_row.bounds(alpha * rejected / (len(tested) * harmonic))[0]
             row.reason = (
                 f"degradation {_fmt(divergence_row.degradation)}{unit}, FDR-adjusted lower bound "
                 f"{_fmt(row.fdr_lower)} > tolerance {_fmt(row.tolerance)}"

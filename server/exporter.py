@@ -2,11 +2,17 @@
 
 Names are a contract (dashboards, alerts and Argo Rollouts read them):
 
-- ``trustwatch_probe_metric{variant,probe,metric,group}``: current estimate (group ``all`` = overall);
-- ``trustwatch_divergence{baseline,candidate,probe,metric,group}``: degradation, positive = worse,
-  with ``trustwatch_divergence_lower`` / ``trustwatch_divergence_upper`` for its bounds;
+- ``trustwatch_probe_metric{variant,probe,metric,group}``: current estimate (group ``all`` = overall)
+  over every item the variant answered, with ``trustwatch_probe_metric_items`` (how many);
+- ``trustwatch_divergence{baseline,candidate,probe,metric,group,scale}``: degradation, positive = worse,
+  with ``trustwatch_divergence_lower`` / ``trustwatch_divergence_upper`` for its bounds and, for a row
+  the gate tests, ``trustwatch_divergence_fdr_lower`` (the FDR-adjusted lower bound its FAIL reads);
+  ``trustwatch_divergence_baseline_value`` / ``_candidate_value`` / ``_items``: the row's values and
+  item count over the paired items only. For a metric that a policy rule gates these are the gate's
+  own rows: in the rule's unit (``scale`` = ``relative`` or ``absolute``), at the rule's confidence,
+  for the groups the rule counts only; any other metric: the analysis rows (absolute);
 - ``trustwatch_gate_verdict{candidate,verdict}``: 1 for the current verdict, 0 for the others;
-- ``trustwatch_gate_tolerance{candidate,probe,metric}``: the policy's tolerance for a gated pair;
+- ``trustwatch_gate_tolerance{candidate,probe,metric,scale}``: the rule's tolerance, in its unit;
 - ``trustwatch_variant_ready{variant}``: 1 when the variant is loaded;
 - ``trustwatch_probe_items_total{variant,probe}``, ``trustwatch_replay_cycles_total``,
   ``trustwatch_replay_cycle_seconds``, ``trustwatch_backend_request_seconds{variant,kind}``,
@@ -33,12 +39,19 @@ from prometheus_client.registry import Collector
 
 from trustwatch.common.metrics import (
     DIVERGENCE,
+    DIVERGENCE_BASELINE_VALUE,
+    DIVERGENCE_CANDIDATE_VALUE,
+    DIVERGENCE_FDR_LOWER,
+    DIVERGENCE_ITEMS,
     DIVERGENCE_LOWER,
     DIVERGENCE_UPPER,
     GATE_TOLERANCE,
     PROBE_METRIC,
+    PROBE_METRIC_ITEMS,
     Series,
+    scale_of,
 )
+from trustwatch.monitors.divergence import DivergenceRow
 from trustwatch.server.analysis import Analysis
 
 VERDICTS = ("PASS", "FAIL", "INCONCLUSIVE")
@@ -50,8 +63,8 @@ class Snapshot:
     analysis: Analysis = field(default_factory=Analysis)
     variants_ready: dict[str, bool] = field(default_factory=dict)
     candidates: list[str] = field(default_factory=list)
-    tolerances: list[tuple[str, str, str, float]] = field(default_factory=list)
-    """(candidate, probe, metric, tolerance) for every gated pair."""
+    tolerances: list[tuple[str, str, str, float, str]] = field(default_factory=list)
+    """(candidate, probe, metric, tolerance, scale) for every gated pair."""
 
 
 class _SnapshotCollector(Collector):
@@ -116,18 +129,28 @@ class Exporter:
     def snapshot_metrics(self) -> Iterator[Metric]:
         with self._lock:
             snap = self._snapshot
-        probe_metric = _family(PROBE_METRIC)
+        probe_metric, probe_items = _family(PROBE_METRIC), _family(PROBE_METRIC_ITEMS)
         for row in snap.analysis.metrics:
             if row["value"] is not None and math.isfinite(row["value"]):
-                probe_metric.add_metric([row["variant"], row["probe"], row["metric"], row["group"]], row["value"])
-        yield probe_metric
+                key = [row["variant"], row["probe"], row["metric"], row["group"]]
+                probe_metric.add_metric(key, row["value"])
+                probe_items.add_metric(key, float(row["n"]))
+        yield from (probe_metric, probe_items)
         value, lower, upper = _family(DIVERGENCE), _family(DIVERGENCE_LOWER), _family(DIVERGENCE_UPPER)
-        for row in snap.analysis.divergence:
+        fdr_lower = _family(DIVERGENCE_FDR_LOWER)
+        paired = _family(DIVERGENCE_BASELINE_VALUE), _family(DIVERGENCE_CANDIDATE_VALUE), _family(DIVERGENCE_ITEMS)
+        for row, adjusted in exported_rows(snap.analysis):
             key = [row.baseline, row.candidate, row.probe, row.metric, row.group]
-            for family, number in ((value, row.degradation), (lower, row.lower), (upper, row.upper)):
+            scaled = [*key, scale_of(row.relative)]
+            for family, number in ((value, row.degradation), (lower, row.lower), (upper, row.upper),
+                                   (fdr_lower, adjusted)):
                 if number is not None and math.isfinite(number):
+                    family.add_metric(scaled, number)
+            for family, number in zip(paired, (row.baseline_value, row.candidate_value, float(row.n_items)),
+                                      strict=True):
+                if math.isfinite(number):
                     family.add_metric(key, number)
-        yield from (value, lower, upper)
+        yield from (value, lower, upper, fdr_lower, *paired)
         verdict = GaugeMetricFamily("trustwatch_gate_verdict", "1 for the candidate's current gate verdict.",
                                     labels=["candidate", "verdict"])
         for candidate in snap.candidates:
@@ -136,8 +159,8 @@ class Exporter:
                 verdict.add_metric([candidate, name], 1.0 if current is not None and current.verdict == name else 0.0)
         yield verdict
         tolerance = _family(GATE_TOLERANCE)
-        for candidate, probe, metric, number in snap.tolerances:
-            tolerance.add_metric([candidate, probe, metric], number)
+        for candidate, probe, metric, number, scale in snap.tolerances:
+            tolerance.add_metric([candidate, probe, metric, scale], number)
         yield tolerance
         ready = GaugeMetricFamily("trustwatch_variant_ready", "1 when the variant is loaded and serving.",
                                   labels=["variant"])
@@ -151,12 +174,47 @@ def _family(series: Series) -> GaugeMetricFamily:
     return GaugeMetricFamily(series.name, series.help, labels=list(series.labels))
 
 
-def tolerances(policy: Any, candidates: Iterable[str], analysis: Analysis) -> list[tuple[str, str, str, float]]:
-    """(candidate, probe, metric, tolerance) for each policy rule whose pair has divergence rows."""
-    present = {(row.candidate, row.probe, row.metric) for row in analysis.divergence}
+def snapshot_of(
+    baseline: str, analysis: Analysis, policy: Any, candidates: Iterable[str], variants_ready: dict[str, bool]
+) -> Snapshot:
+    """The snapshot the service publishes after each analysis."""
+    names = list(candidates)
+    return Snapshot(
+        baseline=baseline,
+        analysis=analysis,
+        variants_ready=dict(variants_ready),
+        candidates=names,
+        tolerances=tolerances(policy, names, analysis),
+    )
+
+
+def exported_rows(analysis: Analysis) -> list[tuple[DivergenceRow, float | None]]:
+    """The divergence rows that ``trustwatch_divergence*`` carries, each with its FDR-adjusted
+    lower bound (None where the gate does not test it): for a (candidate, probe, metric) that a
+    policy rule gates, the gate's own counted rows (in the rule's unit and confidence, only the
+    groups the rule counts); for any other, the analysis rows."""
+    out: list[tuple[DivergenceRow, float | None]] = []
+    gated: set[tuple[str, str, str]] = set()
+    for verdict in analysis.verdicts:
+        for reason in verdict.rows:
+            probe, _, metric = reason.rule.partition("/")
+            gated.add((verdict.candidate, probe, metric))
+            if reason.divergence is not None:
+                out.append((reason.divergence, reason.fdr_lower))
+    out += [(row, None) for row in analysis.divergence if (row.candidate, row.probe, row.metric) not in gated]
+    return out
+
+
+def tolerances(policy: Any, candidates: Iterable[str], analysis: Analysis) -> list[tuple[str, str, str, float, str]]:
+    """(candidate, probe, metric, tolerance, scale) for each policy rule whose counted rows are
+    exported (see :func:`exported_rows`): the tolerance in the unit of the rows it is read against."""
     out = []
     for candidate in candidates:
+        verdict = analysis.verdict_of(candidate)
+        if verdict is None:
+            continue
+        exported = {reason.rule for reason in verdict.rows if reason.divergence is not None}
         for rule in policy.rules:
-            if (candidate, rule.probe, rule.metric) in present:
-                out.append((candidate, rule.probe, rule.metric, float(rule.tolerance)))
+            if rule.key in exported:
+                out.append((candidate, rule.probe, rule.metric, float(rule.tolerance), scale_of(rule.relative)))
     return out

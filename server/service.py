@@ -32,7 +32,7 @@ from trustwatch.monitors.divergence import DivergenceRow
 from trustwatch.monitors.gate import Verdict
 from trustwatch.probes.items import Item
 from trustwatch.server.analysis import Analysis, analyse
-from trustwatch.server.exporter import Exporter, Snapshot, tolerances
+from trustwatch.server.exporter import Exporter, snapshot_of
 from trustwatch.server.live_batcher import LiveBatcher
 from trustwatch.server.live_requests import check_batch, generate_requests, loglikelihood_requests
 from trustwatch.server.run_job import write_report
@@ -326,13 +326,8 @@ class ServiceCore:
 
     def _publish(self) -> None:
         self.exporter.publish(
-            Snapshot(
-                baseline=self.baseline,
-                analysis=self._analysis,
-                variants_ready={v.name: v.state == "ready" for v in self.registry},
-                candidates=list(self.candidates),
-                tolerances=tolerances(self.policy, self.candidates, self._analysis),
-            )
+            snapshot_of(self.baseline, self._analysis, self.policy, self.candidates,
+                        {v.name: v.state == "ready" for v in self.registry})
         )
 
     def check_candidate(self, candidate: str) -> None:

@@ -87,11 +87,12 @@ def test_metrics_prints_the_registry() -> None:
     assert ambig["columns"] == ["biased_ambig", "non_unknown_ambig", "correct_ambig"]
     assert (ambig["statistic"], ambig["worse"], ambig["method"], ambig["role"]) == ("ratio", "higher", "bootstrap", "paper")
     assert {"name": "trustwatch_probe_metric", "labels": ["variant", "probe", "metric", "group"]} in ambig["series"]
-    assert {"name": "trustwatch_divergence", "labels": ["baseline", "candidate", "probe", "metric", "group"]} in (
-        ambig["series"]
-    )
+    assert {"name": "trustwatch_divergence",
+            "labels": ["baseline", "candidate", "probe", "metric", "group", "scale"]} in ambig["series"]
+    assert {"name": "trustwatch_divergence_fdr_lower",
+            "labels": ["baseline", "candidate", "probe", "metric", "group", "scale"]} in ambig["series"]
     assert [s["name"] for s in by_key[("stereotype_agreement", "unparsed_rate")]["series"]] == [
-        "trustwatch_probe_metric"
+        "trustwatch_probe_metric", "trustwatch_probe_metric_items"
     ]
     text = tw("metrics")
     assert text.returncode == 0, text.stderr

@@ -16,11 +16,15 @@ from typing import Any
 
 from trustwatch.common.metrics import (
     DIVERGENCE,
-    DIVERGENCE_LOWER,
-    DIVERGENCE_UPPER,
+    DIVERGENCE_BASELINE_VALUE,
+    DIVERGENCE_CANDIDATE_VALUE,
+    DIVERGENCE_COMPANIONS,
+    DIVERGENCE_FDR_LOWER,
+    DIVERGENCE_ITEMS,
     GATE_TOLERANCE,
     METHODS,
     PROBE_METRIC,
+    PROBE_METRIC_ITEMS,
     STATISTICS,
     MetricDef,
     Series,
@@ -30,11 +34,22 @@ from trustwatch.common.metrics import (
 from trustwatch.server.cli.common import emit
 
 SERIES_NOTES: dict[str, str] = {
-    PROBE_METRIC.name: "per variant, over every item the variant answered (paper and counted metrics)",
+    PROBE_METRIC.name: "per variant, over every item the variant answered (paper and counted metrics), with "
+    "trustwatch_probe_metric_items (same labels)",
+    PROBE_METRIC_ITEMS.name: "the items trustwatch_probe_metric counts: every item the variant answered",
     DIVERGENCE.name: "candidate against baseline, over the items both answered (paired), with "
-    "trustwatch_divergence_lower and trustwatch_divergence_upper (same labels)",
-    GATE_TOLERANCE.name: "while a policy rule gates the metric",
+    "trustwatch_divergence_lower, trustwatch_divergence_upper and trustwatch_divergence_fdr_lower (same "
+    "labels), trustwatch_divergence_baseline_value, trustwatch_divergence_candidate_value and "
+    "trustwatch_divergence_items; a gated metric: the gate's own rows, in its rule's unit (scale), counted "
+    "groups only",
+    DIVERGENCE_FDR_LOWER.name: "tested rows: the FDR-adjusted lower bound that the gate's FAIL reads",
+    DIVERGENCE_BASELINE_VALUE.name: "the baseline's value over the paired items, in the metric's unit",
+    DIVERGENCE_CANDIDATE_VALUE.name: "the candidate's value over the paired items, in the metric's unit",
+    DIVERGENCE_ITEMS.name: "the paired items a divergence row counts",
+    GATE_TOLERANCE.name: "while a policy rule gates the metric, in the rule's unit (scale)",
 }
+LEGEND = (PROBE_METRIC, PROBE_METRIC_ITEMS, DIVERGENCE, DIVERGENCE_FDR_LOWER, DIVERGENCE_BASELINE_VALUE,
+          DIVERGENCE_CANDIDATE_VALUE, DIVERGENCE_ITEMS, GATE_TOLERANCE)
 ON_DEMAND = "none (diff --all-outcomes, policy rule)"
 """The series cell of an outcome column that a paper metric reads: diffed only when asked."""
 
@@ -58,9 +73,11 @@ def _statistic(metric: MetricDef) -> str:
 
 
 def _series_cell(metric: MetricDef) -> str:
-    """Short names: ``divergence*`` stands for the three divergence series."""
-    names = [s.name for s in series_of(metric) if s not in (DIVERGENCE_LOWER, DIVERGENCE_UPPER)]
-    return ", ".join(n.removeprefix("trustwatch_") + ("*" if n == DIVERGENCE.name else "") for n in names) or ON_DEMAND
+    """Short names: ``divergence*`` stands for the divergence series and their companions,
+    ``probe_metric*`` for ``probe_metric`` and ``probe_metric_items``."""
+    names = [s.name for s in series_of(metric) if s not in (*DIVERGENCE_COMPANIONS, PROBE_METRIC_ITEMS)]
+    starred = (DIVERGENCE.name, PROBE_METRIC.name)
+    return ", ".join(n.removeprefix("trustwatch_") + ("*" if n in starred else "") for n in names) or ON_DEMAND
 
 
 def entries() -> list[dict[str, Any]]:
@@ -95,7 +112,7 @@ def _cells(metric: MetricDef) -> tuple[str, ...]:
 
 def _legend() -> list[str]:
     out = [f"{s.name.removeprefix('trustwatch_')}: {series_text(s)}: {SERIES_NOTES[s.name]}"
-           for s in (PROBE_METRIC, DIVERGENCE, GATE_TOLERANCE)]
+           for s in LEGEND]
     out += [f"{statistic}: {text}" for statistic, text in STATISTICS.items()]
     out += [f"{method}: {text}" for method, text in METHODS.items()]
     return out
@@ -133,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
         "metrics": entries(),
         "series": [
             {"name": s.name, "labels": list(s.labels), "note": SERIES_NOTES[s.name]}
-            for s in (PROBE_METRIC, DIVERGENCE, GATE_TOLERANCE)
+            for s in LEGEND
         ],
     }
     emit(args, payload, text())

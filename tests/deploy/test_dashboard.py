@@ -20,6 +20,8 @@ METRICS = (
     "trustwatch_gate_verdict", "trustwatch_gate_tolerance", "trustwatch_probe_items_total",
     "trustwatch_replay_cycles_total", "trustwatch_replay_cycle_seconds_bucket",
     "trustwatch_backend_request_seconds_bucket", "trustwatch_errors_total", "trustwatch_variant_ready",
+    "trustwatch_divergence_fdr_lower", "trustwatch_divergence_baseline_value", "trustwatch_divergence_candidate_value",
+    "trustwatch_divergence_items", "trustwatch_probe_metric_items",
 )
 
 

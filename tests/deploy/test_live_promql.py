@@ -6,18 +6,34 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import yaml
+
 from tests.service.harness import pb, serve, tiny_config
 from tests.service.prom import prometheus
 
 from .promql import RULES, all_expressions
 
+ROOT = Path(__file__).resolve().parents[2]
+
 # Alerts fire only when something is wrong: their expressions must run, and may be empty.
 MAY_BE_EMPTY_ALERTS = "alert "
 
 
+def _policy_testing_every_row(path: Path) -> Path:
+    """The default policy with min_items 1, so that four items per probe make tested rows (and
+    trustwatch_divergence_fdr_lower has samples)."""
+    policy = yaml.safe_load((ROOT / "monitors" / "default_policy.yaml").read_text())
+    policy["defaults"]["min_items"] = 1
+    for rule in policy["rules"]:
+        rule["min_items"] = 1
+    path.write_text(yaml.safe_dump(policy))
+    return path
+
+
 def test_every_expression_runs_against_a_live_service(tiny_model_dir: Path, tmp_path: Path) -> None:
     config = tiny_config(tiny_model_dir, tmp_path / "store.sqlite", probes=[{"builtin": "all", "limit": 4}],
-                         replay={"items_per_cycle": 4, "round_pause_seconds": 1})
+                         replay={"items_per_cycle": 4, "round_pause_seconds": 1},
+                         policy=str(_policy_testing_every_row(tmp_path / "policy.yaml")))
     with serve(config, tmp_path / "serve") as running:
         running.wait_serving()
         stub = running.stub()

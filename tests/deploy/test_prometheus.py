@@ -86,13 +86,18 @@ def _synthetic_series() -> list[dict[str, str]]:
     for verdict, value in (("FAIL", 0), ("INCONCLUSIVE", 1), ("PASS", 0)):
         series.append((f'trustwatch_gate_verdict{{{LABELS}, candidate="rtn-w3", verdict="{verdict}"}}', f"{value}x30"))
     pm = 'probe="crows_pairs", metric="stereotype_score"'
-    series.append((f'trustwatch_gate_tolerance{{{LABELS}, candidate="rtn-w3", {pm}}}', "3x30"))
+    series.append((f'trustwatch_gate_tolerance{{{LABELS}, candidate="rtn-w3", {pm}, scale="absolute"}}', "3x30"))
     for group in ("all", "female"):
         for variant, value in (("original", 60), ("rtn-w3", 62)):
             series.append((f'trustwatch_probe_metric{{{LABELS}, variant="{variant}", {pm}, group="{group}"}}', f"{value}x30"))
-        div = f'{LABELS}, baseline="original", candidate="rtn-w3", {pm}, group="{group}"'
+            series.append((f'trustwatch_probe_metric_items{{{LABELS}, variant="{variant}", {pm}, group="{group}"}}', "40x30"))
+        paired = f'{LABELS}, baseline="original", candidate="rtn-w3", {pm}, group="{group}"'
+        div = f'{paired}, scale="absolute"'
         series += [(f"trustwatch_divergence{{{div}}}", "2x30"), (f"trustwatch_divergence_lower{{{div}}}", "-1x30"),
-                   (f"trustwatch_divergence_upper{{{div}}}", "5x30")]
+                   (f"trustwatch_divergence_upper{{{div}}}", "5x30"), (f"trustwatch_divergence_fdr_lower{{{div}}}", "-2x30"),
+                   (f"trustwatch_divergence_baseline_value{{{paired}}}", "60x30"),
+                   (f"trustwatch_divergence_candidate_value{{{paired}}}", "62x30"),
+                   (f"trustwatch_divergence_items{{{paired}}}", "32x30")]
     for variant in ("original", "rtn-w3"):
         series.append((f'trustwatch_probe_items_total{{{LABELS}, variant="{variant}", probe="crows_pairs"}}', "0+32x30"))
         series.append((f'trustwatch_errors_total{{{LABELS}, variant="{variant}", stage="score"}}', "0+1x30"))

@@ -81,7 +81,8 @@ def test_replay_fills_metrics_divergence_and_gate(served: Served) -> None:
 
     text = served.metrics()
     # Bounds that are not finite yet (a confidence sequence on a handful of items) are not exported.
-    row = next(r for r in divergence if math.isfinite(r.lower) and math.isfinite(r.upper))
+    # (group "all": a rule that counts the overall value only exports no per-group rows under its name)
+    row = next(r for r in divergence if math.isfinite(r.lower) and math.isfinite(r.upper) and r.group == "all")
     labels = {"baseline": "original", "candidate": "rtn4", "probe": row.probe, "metric": row.metric, "group": row.group}
     exported = metric_value(text, "trustwatch_divergence", **labels)
     assert exported is not None

@@ -38,31 +38,39 @@ def served(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Se
         yield running
 
 
-def _together(calls: list[Callable[[], Any]]) -> list[Any]:
-    """Run the calls at once, each in its own thread; each result, or the RpcError it raised."""
-    results: list[Any] = [None] * len(calls)
+def _together(calls: list[Callable[[], Any]], busy: Callable[[], Any] | None = None) -> list[Any]:
+    """Run the calls at once, each in its own thread; each result, or the RpcError it raised.
+    ``busy`` starts half a second ahead and comes first in the results: while it runs, the
+    others queue, and the variant's worker takes them as one batch."""
+    results: list[Any] = [None] * (len(calls) + 1)
     start = threading.Barrier(len(calls))
 
-    def run(i: int) -> None:
-        start.wait()
+    def run(i: int, fn: Callable[[], Any], barrier: threading.Barrier | None) -> None:
+        if barrier is not None:
+            barrier.wait()
         try:
-            results[i] = calls[i]()
+            results[i] = fn()
         except grpc.RpcError as error:
             results[i] = error
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
+    threads = []
+    if busy is not None:
+        threads.append(threading.Thread(target=run, args=(0, busy, None)))
+        threads[0].start()
+        time.sleep(0.5)
+    for i, fn in enumerate(calls, start=1):
+        threads.append(threading.Thread(target=run, args=(i, fn, start)))
+        threads[-1].start()
     for thread in threads:
         thread.join(120)
-    return results
+    return results if busy is not None else results[1:]
 
 
 def _busy(stub: Any) -> Callable[[], Any]:
-    """A call that keeps the variant's worker busy, so that the calls after it queue into one batch."""
+    """A call that keeps the variant's worker busy for a while (16 rows, 200 new tokens)."""
     return lambda: stub.GenerateBatch(pb.GenerateBatchRequest(
-        variant="original", prompts=["Hello world"] * 8,
-        settings=pb.GenerationSettings(max_new_tokens=150, temperature=0.7, seed=1)), timeout=120)
+        variant="original", prompts=["Hello world"] * 16,
+        settings=pb.GenerationSettings(max_new_tokens=200, temperature=0.7, seed=1)), timeout=120)
 
 
 @pytest.mark.parametrize(
@@ -81,7 +89,7 @@ def test_a_poisoned_generate_fails_alone_with_invalid_argument(served: Served, f
     settings = {"max_new_tokens": 8, "temperature": 0.8, "top_p": 0.9, field: value}
     poisoned = lambda: stub.Generate(pb.GenerateRequest(  # noqa: E731
         variant="original", prompt="The lazy dog", settings=pb.GenerationSettings(**settings)), timeout=120)
-    busy, *answers, refused = _together([_busy(stub), *valid, poisoned])
+    busy, *answers, refused = _together([*valid, poisoned], busy=_busy(stub))
     assert isinstance(busy, pb.GenerateBatchResponse)
     for answer in answers:
         assert isinstance(answer, pb.GenerateResponse), answer
@@ -123,7 +131,7 @@ def test_a_request_the_backend_refuses_fails_only_its_own_call(served: Served) -
         ]
         bad = lambda: stub.Score(pb.ScoreRequest(variant="original", context="a",  # noqa: E731
                                                  continuation=TOO_LONG), timeout=120)
-        busy, *answers, refused = _together([_busy(stub), *valid, bad])
+        busy, *answers, refused = _together([*valid, bad], busy=_busy(stub))
         assert isinstance(busy, pb.GenerateBatchResponse)
         for answer in answers:
             assert isinstance(answer, pb.ScoreResponse), answer

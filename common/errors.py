@@ -36,5 +36,14 @@ class UnavailableError(TrustwatchError, RuntimeError):
     """Something that exists cannot serve now: a variant still loading or failed, a missing extra."""
 
 
+class OverloadedError(TrustwatchError, RuntimeError):
+    """The service is at capacity: the call was shed at once rather than queued; retry later."""
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        """Seconds after which a retry may be admitted (a hint, not a promise)."""
+
+
 class StoreError(TrustwatchError, RuntimeError):
     """The results store cannot be opened or used (a corrupt file, a newer schema)."""

@@ -9,6 +9,7 @@ service all import it, and it imports nothing of ours.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -16,6 +17,36 @@ from typing import Literal
 from trustwatch.common.errors import InputError
 
 FinishReason = Literal["stop", "length"]
+
+MIN_TEMPERATURE = 1e-3
+"""The lowest sampling temperature above 0 (greedy); below it ``logits / temperature`` overflows."""
+MAX_TEMPERATURE = 100.0
+"""The highest sampling temperature; far above it sampling is uniform over the vocabulary anyway."""
+MIN_TOP_P = 1e-6
+"""The lowest nucleus mass; below it the nucleus is the most probable token (as at 1e-6)."""
+MAX_SEED = 2**64 - 1
+
+
+def check_generation(max_new_tokens: int, temperature: float, top_p: float, seed: int, stop: Sequence[str]) -> None:
+    """Refuse generation settings a backend cannot honour, naming the field (every entry point: the
+    service, the CLI, probe settings, comes through here, so that a bad value never reaches a batch).
+
+    ``temperature`` is 0 (greedy) or finite in [``MIN_TEMPERATURE``, ``MAX_TEMPERATURE``]; ``top_p``
+    is finite in [``MIN_TOP_P``, 1]; a stop string is never empty (it would match at once).
+    """
+    if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise InputError(f"max_new_tokens must be >= 1, got {max_new_tokens!r}")
+    if not (temperature == 0 or (math.isfinite(temperature) and MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE)):
+        raise InputError(
+            f"temperature must be 0 (greedy) or between {MIN_TEMPERATURE:g} and {MAX_TEMPERATURE:g}, got {temperature!r}"
+        )
+    if not (math.isfinite(top_p) and MIN_TOP_P <= top_p <= 1):
+        raise InputError(f"top_p must be between {MIN_TOP_P:g} and 1, got {top_p!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise InputError(f"seed must be an integer between 0 and 2**64 - 1, got {seed!r}")
+    for i, s in enumerate(stop):
+        if not isinstance(s, str) or not s:
+            raise InputError(f"stop[{i}] is empty: a stop string must have at least one character")
 
 
 @dataclass(frozen=True)
@@ -43,6 +74,7 @@ class LoglikelihoodResult:
 @dataclass(frozen=True)
 class GenerateRequest:
     prompt: str
+    """May be empty: generation is then conditioned on the model's BOS token (every backend)."""
     max_new_tokens: int = 64
     temperature: float = 0.0
     """0 means greedy decoding; the seed is then irrelevant."""
@@ -53,16 +85,16 @@ class GenerateRequest:
     """Wrap the prompt in the tokenizer's chat template; None: the backend's default."""
 
     def __post_init__(self) -> None:
-        if self.max_new_tokens < 1:
-            raise InputError(f"generate request: max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        if self.temperature < 0:
-            raise InputError(f"generate request: temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise InputError(f"generate request: top_p must be in (0, 1], got {self.top_p}")
         if isinstance(self.stop, str):
             object.__setattr__(self, "stop", (self.stop,))
         else:
             object.__setattr__(self, "stop", tuple(self.stop))
+        if not isinstance(self.prompt, str):
+            raise InputError(f"generate request: prompt must be text, got {type(self.prompt).__name__}")
+        try:
+            check_generation(self.max_new_tokens, self.temperature, self.top_p, self.seed, self.stop)
+        except InputError as error:
+            raise InputError(f"generate request: {error}") from None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ Names are a contract (dashboards, alerts and Argo Rollouts read them):
 - ``trustwatch_variant_ready{variant}``: 1 when the variant is loaded;
 - ``trustwatch_probe_items_total{variant,probe}``, ``trustwatch_replay_cycles_total``,
   ``trustwatch_replay_cycle_seconds``, ``trustwatch_backend_request_seconds{variant,kind}``,
-  ``trustwatch_errors_total{variant,stage}``, ``trustwatch_live_requests_in_flight{variant}``.
+  ``trustwatch_errors_total{variant,stage}``, ``trustwatch_live_requests_in_flight{variant}``,
+  ``trustwatch_live_requests_shed_total{variant}`` (calls refused with RESOURCE_EXHAUSTED because
+  ``limits.max_queued_calls`` were already waiting or running).
 
 The series that carry metric values (the first four and ``trustwatch_gate_tolerance``) are
 declared with the metric registry in ``trustwatch.common.metrics``; ``trustwatch metrics`` lists
@@ -103,12 +105,19 @@ class Exporter:
             "trustwatch_live_requests_in_flight", "Live Generate/Score calls received and not yet answered.",
             ["variant"], registry=self.registry,
         )
+        self.live_shed = Counter(
+            "trustwatch_live_requests_shed", "Live Generate/Score calls shed (RESOURCE_EXHAUSTED) because "
+            "limits.max_queued_calls were already waiting or running.", ["variant"], registry=self.registry,
+        )
         self.registry.register(_SnapshotCollector(self))
 
     # -- the ReplayObserver protocol -------------------------------------------------------
 
     def backend_request(self, variant: str, request_kind: str, seconds: float) -> None:
         self.request_seconds.labels(variant, request_kind).observe(seconds)
+
+    def shed(self, variant: str) -> None:
+        self.live_shed.labels(variant).inc()
 
     def items_done(self, variant: str, probe: str, count: int) -> None:
         self.items.labels(variant, probe).inc(count)

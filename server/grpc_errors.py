@@ -1,8 +1,10 @@
 """The one map from our errors to gRPC status codes; handlers call through ``call`` or ``abort_for``.
 
 ``NotFoundError`` (an unknown variant) is NOT_FOUND, ``UnavailableError`` (a variant still
-loading or failed) is UNAVAILABLE, bad input (``InputError``, any ``ValueError``) is
-INVALID_ARGUMENT; anything else is left to gRPC (UNKNOWN, with the traceback in the log).
+loading or failed) is UNAVAILABLE, ``OverloadedError`` (a live call shed at capacity) is
+RESOURCE_EXHAUSTED with trailing metadata ``retry-after`` (seconds), bad input (``InputError``,
+any ``ValueError``) is INVALID_ARGUMENT; anything else is left to gRPC (UNKNOWN, with the
+traceback in the log).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import NoReturn, TypeVar
 
 import grpc
 
-from trustwatch.common.errors import InputError, NotFoundError, UnavailableError
+from trustwatch.common.errors import InputError, NotFoundError, OverloadedError, UnavailableError
 
 T = TypeVar("T")
 
@@ -23,6 +25,8 @@ def status_code(error: BaseException) -> grpc.StatusCode | None:
         return grpc.StatusCode.NOT_FOUND
     if isinstance(error, UnavailableError):
         return grpc.StatusCode.UNAVAILABLE
+    if isinstance(error, OverloadedError):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED
     if isinstance(error, InputError | ValueError):
         return grpc.StatusCode.INVALID_ARGUMENT
     return None
@@ -33,6 +37,8 @@ def abort_for(context: grpc.ServicerContext, error: Exception) -> NoReturn:
     code = status_code(error)
     if code is None:
         raise error
+    if isinstance(error, OverloadedError):
+        context.set_trailing_metadata((("retry-after", f"{error.retry_after:g}"),))
     context.abort(code, str(error))
     raise AssertionError("context.abort returned")  # it raises; this line is never reached
 

@@ -4,7 +4,10 @@ Besides ``trustwatch.v1.TrustWatch``: the standard ``grpc.health.v1`` health ser
 (NOT_SERVING until every variant has been loaded or has failed; the baseline must be
 ready; the name ``liveness`` is SERVING from start-up), server reflection, an optional bearer token on everything but health, optional
 TLS, and limits on prompt length, new tokens, batch size and message size, each refused
-with INVALID_ARGUMENT and a message. Unknown variants are NOT_FOUND.
+with INVALID_ARGUMENT and a message. Unknown variants are NOT_FOUND. Live calls beyond
+``limits.max_queued_calls`` are shed with RESOURCE_EXHAUSTED (``server/live_admission.py``); the
+worker pool holds ``RESERVED_WORKERS`` threads beyond that bound, so that health checks and the
+other calls never wait behind queued live calls.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TrustWatch"].full_name
 LIVENESS = "liveness"
 """A health service name that is SERVING from start-up: Kubernetes liveness probes ask for it, so a
 long model load is not mistaken for a dead process; readiness probes ask for ""."""
+RESERVED_WORKERS = 16
+"""gRPC worker threads beyond ``limits.max_queued_calls``: free for health, status and gate calls."""
 _STATES = {"loading": pb.Variant.LOADING, "ready": pb.Variant.READY, "failed": pb.Variant.FAILED}
 _DECISIONS = {"PASS": pb.GateVerdict.PASS, "FAIL": pb.GateVerdict.FAIL, "INCONCLUSIVE": pb.GateVerdict.INCONCLUSIVE}
 
@@ -211,9 +216,13 @@ class _TokenInterceptor(grpc.ServerInterceptor):
         return grpc.unary_unary_rpc_method_handler(self._deny)
 
 
-def build_server(core: ServiceCore, address: str, workers: int = 32) -> tuple[grpc.Server, health.HealthServicer, int]:
-    """The gRPC server (not started), its health servicer, and the port it bound."""
+def build_server(
+    core: ServiceCore, address: str, workers: int | None = None
+) -> tuple[grpc.Server, health.HealthServicer, int]:
+    """The gRPC server (not started), its health servicer, and the port it bound; ``workers``
+    defaults to ``limits.max_queued_calls`` + ``RESERVED_WORKERS``."""
     config = core.config
+    workers = workers or config.limits.max_queued_calls + RESERVED_WORKERS
     size = config.limits.max_message_bytes
     interceptors = [_TokenInterceptor(config.token)] if config.token else []
     server = grpc.server(

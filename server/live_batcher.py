@@ -5,10 +5,15 @@ and waits; the worker takes every queued call of the same request kind (up to ``
 requests), answers them in one backend call under the variant's ``BackendScheduler`` (live
 before replay), and hands each caller its own results. Sixteen clients thus cost a few
 batched forward passes instead of sixteen sequential ones.
+
+A batch that fails as a whole (one call's request breaks a backend limit that the service's
+checks cannot know, such as the model's context length) is answered again call by call, so that
+only the call that fails alone gets the error, never the calls it happened to share a batch with.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -17,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trustwatch.server.variants import Variant
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,6 +58,12 @@ class LiveBatcher:
             self._cond.notify()
         return call.future.result()
 
+    @property
+    def queued(self) -> int:
+        """Calls waiting for the worker (not counting the batch it is answering)."""
+        with self._cond:
+            return len(self._queue)
+
     def close(self) -> None:
         with self._cond:
             self._closed = True
@@ -77,20 +90,32 @@ class LiveBatcher:
                     return
                 calls = self._take()
             request_kind = calls[0].request_kind
-            requests = [r for call in calls for r in call.requests]
-            backend = self.variant.backend
             try:
-                if backend is None:
-                    raise RuntimeError(f"variant {self.variant.name!r} has no backend")
-                with self.variant.scheduler.live():
-                    began = time.perf_counter()
-                    answers = backend.generate(requests) if request_kind == "generate" else backend.loglikelihood(requests)
-                    self.on_batch(self.variant.name, request_kind, time.perf_counter() - began)
+                answers = self._answer(request_kind, [r for call in calls for r in call.requests])
             except BaseException as error:
+                if len(calls) == 1:
+                    calls[0].future.set_exception(error)
+                    continue
+                log.warning("live %s batch of %d calls on %s failed (%s); answering each call alone",
+                            request_kind, len(calls), self.variant.name, error)
                 for call in calls:
-                    call.future.set_exception(error)
+                    try:
+                        call.future.set_result(self._answer(request_kind, call.requests))
+                    except BaseException as alone:
+                        call.future.set_exception(alone)
                 continue
             position = 0
             for call in calls:
                 call.future.set_result(answers[position : position + len(call.requests)])
                 position += len(call.requests)
+
+    def _answer(self, request_kind: str, requests: Sequence[Any]) -> list[Any]:
+        """One backend call under the variant's scheduler (live before replay)."""
+        backend = self.variant.backend
+        if backend is None:
+            raise RuntimeError(f"variant {self.variant.name!r} has no backend")
+        with self.variant.scheduler.live():
+            began = time.perf_counter()
+            answers = backend.generate(requests) if request_kind == "generate" else backend.loglikelihood(requests)
+            self.on_batch(self.variant.name, request_kind, time.perf_counter() - began)
+        return list(answers)

@@ -33,6 +33,7 @@ from trustwatch.monitors.gate import Verdict
 from trustwatch.probes.items import Item
 from trustwatch.server.analysis import Analysis, analyse
 from trustwatch.server.exporter import Exporter, snapshot_of
+from trustwatch.server.live_admission import LiveAdmission
 from trustwatch.server.live_batcher import LiveBatcher
 from trustwatch.server.live_requests import check_batch, generate_requests, loglikelihood_requests
 from trustwatch.server.run_job import write_report
@@ -99,6 +100,8 @@ class ServiceCore:
         self._thread: threading.Thread | None = None
         self._batchers: dict[str, LiveBatcher] = {}
         self._batchers_lock = threading.Lock()
+        self.admission = LiveAdmission(config.limits.max_queued_calls, self.exporter.shed)
+        """At most ``limits.max_queued_calls`` live calls wait or run at once; more are shed."""
         self._first_round_reported = False
         self._tried: dict[str, float] = {}
         """When each variant was last loaded or tried (monotonic seconds)."""
@@ -203,12 +206,12 @@ class ServiceCore:
 
     def generate(self, name: str, requests: Sequence[GenerateRequest]) -> list[GenerateResult]:
         batcher = self._batcher(name)
-        with self.exporter.live_in_flight.labels(name).track_inprogress():
+        with self.admission.admit(name), self.exporter.live_in_flight.labels(name).track_inprogress():
             return batcher.submit("generate", requests)
 
     def loglikelihood(self, name: str, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
         batcher = self._batcher(name)
-        with self.exporter.live_in_flight.labels(name).track_inprogress():
+        with self.admission.admit(name), self.exporter.live_in_flight.labels(name).track_inprogress():
             return batcher.submit("loglikelihood", requests)
 
     def _batcher(self, name: str) -> LiveBatcher:

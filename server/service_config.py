@@ -5,7 +5,8 @@
 store:   {path: trustwatch-store.sqlite, retention_rounds: 10}
 replay:  {items_per_cycle: 16, pause_seconds: 0.0, max_backend_share: 0.5, continuous: true,
           round_pause_seconds: 60, autostart: true, mode: sequential}
-limits:  {max_prompt_chars: 8000, max_new_tokens: 512, max_batch: 32, max_message_bytes: 4194304}
+limits:  {max_prompt_chars: 8000, max_new_tokens: 512, max_batch: 32, max_message_bytes: 4194304,
+          max_queued_calls: 64}
 auth:    {token_file: /etc/trustwatch/token}        # or {token_env: TRUSTWATCH_TOKEN}
 tls:     {cert: server.crt, key: server.key}
 service: {grpc_address: 127.0.0.1:50051, metrics_address: 127.0.0.1:9464}
@@ -48,6 +49,8 @@ class Limits:
     max_new_tokens: int = bounded(512, low=1)
     max_batch: int = bounded(32, low=1)
     max_message_bytes: int = bounded(4 * 1024 * 1024, low=1)
+    max_queued_calls: int = bounded(64, low=1)
+    """Live Generate/Score calls waiting or running at once; one more gets RESOURCE_EXHAUSTED."""
 
 
 @dataclass(frozen=True)

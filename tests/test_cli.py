@@ -59,6 +59,8 @@ def test_bad_input_exits_2_with_the_reason(tmp_path: Path) -> None:
     assert f"no such file or directory: {missing}" in result.stderr
     result = tw("generate", "--model", str(missing), "--prompt", "x", "--max-new-tokens", "0")
     assert result.returncode == 2 and "max_new_tokens must be >= 1" in result.stderr
+    result = tw("generate", "--model", str(missing), "--prompt", "x", "--temperature", "nan")
+    assert result.returncode == 2 and "temperature must be 0 (greedy) or between 0.001 and 100, got nan" in result.stderr
     result = tw("score", "--context", "a", "--continuation", "")
     assert result.returncode == 2 and "continuation is empty" in result.stderr
 

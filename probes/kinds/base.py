@@ -26,6 +26,7 @@ from trustwatch.common.requests import (
     GenerateResult,
     LoglikelihoodRequest,
     LoglikelihoodResult,
+    check_generation,
 )
 from trustwatch.probes.items import Item
 from trustwatch.probes.sampling import sample_seed
@@ -54,12 +55,7 @@ class ProbeSettings:
     def __post_init__(self) -> None:
         if self.k < 1:
             raise ValueError(f"k must be >= 1, got {self.k}")
-        if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        check_generation(self.max_new_tokens, self.temperature, self.top_p, self.seed, ())
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -149,12 +150,18 @@ def test_chat_template_wraps_prompts_only_when_asked(tiny_model_dir: Path) -> No
     ("kwargs", "message"),
     [
         ({"max_new_tokens": 0}, "max_new_tokens must be >= 1"),
-        ({"temperature": -1.0}, "temperature must be >= 0"),
-        ({"top_p": 0.0}, "top_p must be in (0, 1]"),
+        ({"temperature": -1.0}, "temperature must be 0 (greedy) or between 0.001 and 100, got -1.0"),
+        ({"temperature": float("nan")}, "temperature must be 0 (greedy) or between 0.001 and 100, got nan"),
+        ({"temperature": 1e-300}, "temperature must be 0 (greedy) or between 0.001 and 100, got 1e-300"),
+        ({"temperature": float("inf")}, "temperature must be 0 (greedy) or between 0.001 and 100, got inf"),
+        ({"top_p": 0.0}, "top_p must be between 1e-06 and 1, got 0.0"),
+        ({"top_p": 1e-300}, "top_p must be between 1e-06 and 1, got 1e-300"),
+        ({"seed": -1}, "seed must be an integer between 0 and 2**64 - 1, got -1"),
+        ({"stop": ("",)}, "stop[0] is empty"),
     ],
 )
 def test_bad_generate_requests_are_refused(kwargs: dict, message: str) -> None:
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+    with pytest.raises(ValueError, match=re.escape(message)):
         GenerateRequest("x", **kwargs)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -59,9 +60,21 @@ class Served:
     metrics_url: str
     log: Path
     token: str | None = None
+    ca: Path | None = None
+    """The CA certificate of a server that speaks TLS (gRPC and HTTP); None: plain."""
 
     def channel(self) -> grpc.Channel:
+        if self.ca is not None:
+            credentials = grpc.ssl_channel_credentials(root_certificates=self.ca.read_bytes())
+            return grpc.secure_channel(self.grpc_address, credentials)
         return grpc.insecure_channel(self.grpc_address)
+
+    def _open(self, url: str, token: str | None) -> Any:
+        request = urllib.request.Request(url)
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        context = ssl.create_default_context(cafile=str(self.ca)) if self.ca is not None else None
+        return urllib.request.urlopen(request, timeout=10, context=context)
 
     def stub(self) -> pb_grpc.TrustWatchStub:
         return pb_grpc.TrustWatchStub(self.channel())
@@ -70,13 +83,14 @@ class Served:
         return [("authorization", f"Bearer {self.token}")] if self.token else []
 
     def metrics(self) -> str:
-        with urllib.request.urlopen(self.metrics_url, timeout=10) as response:
-            return response.read().decode()
+        with self._open(self.metrics_url, self.token) as response:
+            return str(response.read().decode())
 
-    def get(self, path: str) -> tuple[int, str]:
+    def get(self, path: str, token: str | None = "") -> tuple[int, str]:
+        """GET a path of the HTTP port, with the server's token ("") or the one given (None: none)."""
         url = self.metrics_url.rsplit("/metrics", 1)[0] + path
         try:
-            with urllib.request.urlopen(url, timeout=10) as response:
+            with self._open(url, self.token if token == "" else token) as response:
                 return response.status, response.read().decode()
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode()
@@ -123,7 +137,8 @@ class Served:
 
 
 @contextmanager
-def serve(config: dict[str, Any], workdir: Path, *extra_args: str, token: str | None = None) -> Iterator[Served]:
+def serve(config: dict[str, Any], workdir: Path, *extra_args: str, token: str | None = None,
+          ca: Path | None = None) -> Iterator[Served]:
     workdir.mkdir(parents=True, exist_ok=True)
     config_path = workdir / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
@@ -137,7 +152,8 @@ def serve(config: dict[str, Any], workdir: Path, *extra_args: str, token: str | 
          "--metrics-address", f"127.0.0.1:{metrics_port}", "--quiet", *extra_args],
         stdout=handle, stderr=subprocess.STDOUT, text=True, env=env,
     )
-    served = Served(process, grpc_address, f"http://127.0.0.1:{metrics_port}/metrics", log, token)
+    scheme = "https" if ca is not None else "http"
+    served = Served(process, grpc_address, f"{scheme}://127.0.0.1:{metrics_port}/metrics", log, token, ca)
     try:
         yield served
     finally:

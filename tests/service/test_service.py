@@ -127,7 +127,7 @@ def test_watch_gate_streams_the_current_verdict(served: Served) -> None:
          grpc.StatusCode.INVALID_ARGUMENT, "batch of 5 requests is larger than the limit of 4"),
         (lambda s: s.Generate(pb.GenerateRequest(variant="original", prompt="x",
                                                  settings=pb.GenerationSettings(temperature=-1))),
-         grpc.StatusCode.INVALID_ARGUMENT, "temperature must be >= 0"),
+         grpc.StatusCode.INVALID_ARGUMENT, "temperature must be 0 (greedy) or between 0.001 and 100, got -1.0"),
         (lambda s: s.Score(pb.ScoreRequest(variant="original", context="a", continuation="")),
          grpc.StatusCode.INVALID_ARGUMENT, "continuation is empty"),
         (lambda s: s.GetGate(pb.GetGateRequest(candidate="original")), grpc.StatusCode.NOT_FOUND,

@@ -101,7 +101,8 @@ class TrustWatchServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Generate(self, request, context):
-        """Text from one hosted variant. Live requests go before replay work.
+        """Text from one hosted variant. Live requests go before replay work. Over
+        limits.max_queued_calls live calls at once: RESOURCE_EXHAUSTED, trailing metadata retry-after (s).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -8,19 +8,20 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+from trustwatch.server.store import ItemRecord, Store
+
 from .harness import pb, serve, tiny_config
 
 
 def corrupt_store(path: Path) -> None:
-    """A real SQLite store (the service's tables, some pages of rows), then a page in the middle of the
-    file overwritten."""
+    """A real store (some pages of rows), then a page in the middle of the file overwritten."""
+    store = Store(path)
+    for i in range(40):
+        store.record("original", 0, [ItemRecord(f"item-{i}-{j}", "crows_pairs", "race",
+                                                [{"metric": "stereotype_preferred", "value": 1.0}]) for j in range(25)])
+    store.close()
     with closing(sqlite3.connect(path)) as db:
-        db.execute("CREATE TABLE outcomes (id INTEGER PRIMARY KEY, round INTEGER, item_id TEXT, variant TEXT, "
-                   "probe TEXT, grp TEXT, metric TEXT, value REAL, template TEXT, created REAL)")
-        db.executemany("INSERT INTO outcomes (round, item_id, variant, probe, grp, metric, value, created) "
-                       "VALUES (0, ?, 'original', 'crows_pairs', 'race', 'stereotype_preferred', 1.0, 0)",
-                       [(f"item-{i}",) for i in range(2000)])
-        db.commit()
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     size = path.stat().st_size
     assert size > 40 * 4096
     with path.open("r+b") as handle:

@@ -3,7 +3,6 @@ that hold no data, a file corrupted mid-file, a disk that fills up (a real tmpfs
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
@@ -18,6 +17,7 @@ from trustwatch.server.store import (
     StoreWriteError,
 )
 
+from .test_corrupt_store import corrupt_store
 from .tmpfs import fill, mount_tmpfs
 
 
@@ -113,21 +113,6 @@ def test_retention_counts_only_rounds_that_hold_data(tmp_path: Path) -> None:
 
 
 # -- a corrupt file --------------------------------------------------------------------------------
-
-
-def corrupt_store(path: Path) -> None:
-    """A real store of some pages, then bytes overwritten in the middle of the file."""
-    store = Store(path)
-    for i in range(40):
-        store.record("base", 0, [record(f"item-{i}-{j}", float(j)) for j in range(25)])
-    store.close()
-    with closing(sqlite3.connect(path)) as db:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    size = path.stat().st_size
-    assert size > 40 * 4096
-    with path.open("r+b") as handle:
-        handle.seek(size // 2 - (size // 2) % 4096)  # a whole page in the middle
-        handle.write(os.urandom(4096))
 
 
 def test_a_store_corrupted_mid_file_is_refused_naming_the_file(tmp_path: Path) -> None:

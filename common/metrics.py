@@ -433,6 +433,14 @@ def scale_of(relative: bool) -> str:
     """The value of the ``scale`` label."""
     return "relative" if relative else "absolute"
 
+# The service's own state, beside the metric values (``server/exporter.py`` builds these too).
+READY = Series("trustwatch_ready", (), "1 when the service is ready for traffic (what readiness health checks answer).")
+NOT_READY = Series(
+    "trustwatch_not_ready", ("reason",),
+    "1 for each reason the service is not ready: loading, baseline, store (cannot be written), and so on.",
+)
+"""The reasons of ``server/readiness.py``; a reason is listed (with 0) once it has been seen."""
+
 
 def series_of(metric: MetricDef) -> list[Series]:
     """The series that carry a metric's values. ``trustwatch_gate_tolerance`` only while a policy

@@ -14,6 +14,8 @@ Names are a contract (dashboards, alerts and Argo Rollouts read them):
 - ``trustwatch_gate_verdict{candidate,verdict}``: 1 for the current verdict, 0 for the others;
 - ``trustwatch_gate_tolerance{candidate,probe,metric,scale}``: the rule's tolerance, in its unit;
 - ``trustwatch_variant_ready{variant}``: 1 when the variant is loaded;
+- ``trustwatch_ready``: 1 when the service is ready for traffic, and ``trustwatch_not_ready{reason}``:
+  1 for each reason it is not (``loading``, ``baseline``, ``store`` while the store cannot be written);
 - ``trustwatch_probe_items_total{variant,probe}``, ``trustwatch_replay_cycles_total``,
   ``trustwatch_replay_cycle_seconds``, ``trustwatch_backend_request_seconds{variant,kind}``,
   ``trustwatch_errors_total{variant,stage}``, ``trustwatch_live_requests_in_flight{variant}``,
@@ -48,13 +50,16 @@ from trustwatch.common.metrics import (
     DIVERGENCE_LOWER,
     DIVERGENCE_UPPER,
     GATE_TOLERANCE,
+    NOT_READY,
     PROBE_METRIC,
     PROBE_METRIC_ITEMS,
+    READY,
     Series,
     scale_of,
 )
 from trustwatch.monitors.divergence import DivergenceRow
 from trustwatch.server.analysis import Analysis
+from trustwatch.server.readiness import Readiness
 
 VERDICTS = ("PASS", "FAIL", "INCONCLUSIVE")
 
@@ -84,6 +89,9 @@ class Exporter:
         self.registry = CollectorRegistry()
         self._lock = threading.Lock()
         self._snapshot = Snapshot()
+        self.readiness: Readiness | None = None
+        """The service's readiness, read at scrape time (set by the service core)."""
+        self._reasons_seen: set[str] = set()
         self.items = Counter(
             "trustwatch_probe_items", "Probe items answered, per variant and probe.", ["variant", "probe"],
             registry=self.registry,
@@ -99,7 +107,8 @@ class Exporter:
         )
         self.errors = Counter(
             "trustwatch_errors", "Errors counted, per variant and stage (backend, scorer, probe, "
-            "scorer_error, unparsed; replay with variant \"\" when a replay cycle itself fails).", ["variant", "stage"], registry=self.registry,
+            "scorer_error, unparsed; with variant \"\": replay when a replay cycle itself fails, store when the "
+            "results store cannot be written).", ["variant", "stage"], registry=self.registry,
         )
         self.live_in_flight = Gauge(
             "trustwatch_live_requests_in_flight", "Live Generate/Score calls received and not yet answered.",
@@ -176,6 +185,18 @@ class Exporter:
         for name, is_ready in snap.variants_ready.items():
             ready.add_metric([name], 1.0 if is_ready else 0.0)
         yield ready
+        if self.readiness is not None:
+            reasons = self.readiness.reasons()
+            with self._lock:
+                self._reasons_seen |= set(reasons)
+                seen = sorted(self._reasons_seen)
+            service = _family(READY)
+            service.add_metric([], 0.0 if reasons else 1.0)
+            yield service
+            not_ready = _family(NOT_READY)
+            for reason in seen:
+                not_ready.add_metric([reason], 1.0 if reason in reasons else 0.0)
+            yield not_ready
 
 
 def _family(series: Series) -> GaugeMetricFamily:

@@ -1,8 +1,9 @@
 """gRPC entry point: thin handlers that translate messages to ``ServiceCore`` calls.
 
 Besides ``trustwatch.v1.TrustWatch``: the standard ``grpc.health.v1`` health service
-(NOT_SERVING until every variant has been loaded or has failed; the baseline must be
-ready; the name ``liveness`` is SERVING from start-up), server reflection, an optional bearer token on everything but health, optional
+(the core's readiness: NOT_SERVING until every variant has been loaded or has failed, while the
+baseline is not ready, and while the store cannot be written; the name ``liveness`` is SERVING
+from start-up), server reflection, an optional bearer token on everything but health, optional
 TLS, and limits on prompt length, new tokens, batch size and message size, each refused
 with INVALID_ARGUMENT and a message. Unknown variants are NOT_FOUND. Live calls beyond
 ``limits.max_queued_calls`` are shed with RESOURCE_EXHAUSTED (``server/live_admission.py``); the
@@ -159,7 +160,7 @@ class TrustWatchServicer(pb_grpc.TrustWatchServicer):
             running=status.running, round=status.round, cycles=status.cycles,
             progress=[pb.ProbeProgress(**asdict(p)) for p in status.progress],
             last_cycle_seconds=status.last_cycle_seconds, last_error=status.last_error,
-            outcomes_stored=status.outcomes_stored,
+            outcomes_stored=status.outcomes_stored, stalled=status.stalled,
         )
 
     def StartReplay(self, request: pb.StartReplayRequest, context: grpc.ServicerContext) -> pb.ReplayStatus:
@@ -233,9 +234,9 @@ def build_server(
     pb_grpc.add_TrustWatchServicer_to_server(TrustWatchServicer(core), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ("", SERVICE_NAME):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-    # Liveness: the process answers; "" and the service name turn SERVING once the variants are loaded.
+    # Readiness ("" and the service name) follows the core's (server/readiness.py): SERVING once the
+    # variants are loaded, NOT_SERVING while any reason holds. Liveness: the process answers.
+    core.readiness.watch(lambda ready: set_serving(health_servicer, ready))
     health_servicer.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server

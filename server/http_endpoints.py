@@ -1,6 +1,6 @@
 """The HTTP side of the service, on the metrics address: ``/metrics`` for Prometheus,
 ``/gate`` and ``/gate/<candidate>`` (JSON) for Argo Rollouts' web provider and scripts,
-``/healthz`` (200 once the variants are loaded).
+``/healthz`` (200 while the service is ready, 503 with the reasons while it is not).
 
 The port follows the gRPC port's security: with ``auth`` configured, every path but ``/healthz``
 needs the header ``Authorization: Bearer <token>`` (else 401); with ``tls`` configured, it
@@ -86,8 +86,9 @@ def serve_http(core: ServiceCore, host: str, port: int) -> ThreadingHTTPServer:
             if path == "/metrics":
                 self._send(200, generate_latest(core.exporter.registry), CONTENT_TYPE_LATEST)
             elif path == "/healthz":
-                ok = core.loaded.is_set() and not core.stopping
-                self._json(200 if ok else 503, {"loaded": core.loaded.is_set()})
+                reasons = core.readiness.reasons()  # server/readiness.py: what gRPC health reads too
+                ok = not reasons and not core.stopping
+                self._json(200 if ok else 503, {"loaded": core.loaded.is_set(), "ready": ok, "reasons": reasons})
             elif path == "/gate":
                 self._json(200, {"baseline": core.baseline,
                                  "candidates": {c: gate_payload(core, c) for c in core.candidates}})

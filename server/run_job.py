@@ -70,10 +70,10 @@ def run_job(
     from tqdm.auto import tqdm
 
     started = time.perf_counter()
-    runtime = build_runtime(config, out_dir / STORE_NAME, progress=progress, require_items=True)
+    runtime = build_runtime(config, out_dir / STORE_NAME, progress=progress, require_items=True,
+                            check_store=check_resume)
     store, items, registry = runtime.store, runtime.items, runtime.registry
     try:
-        check_resume(store, config, items)
         resumed = sum(len(store.done_items(v.name, 0)) for v in config.variants)
         log(f"loading {len(config.variants)} variants")
         registry.load_all(on_loaded=lambda v: log(f"  {v.name}: {v.state} {v.reason}".rstrip()))

@@ -7,7 +7,8 @@ both build theirs here, so the two never wire the parts differently.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,9 @@ from trustwatch.probes.items import Item
 from trustwatch.probes.kinds import PROBE_KINDS, ProbeSettings
 from trustwatch.server.config import ConfigError, RunConfig
 from trustwatch.server.probe_sources import collect_items
+from trustwatch.server.producers import producer_fingerprints
 from trustwatch.server.replay import ReplayEngine, ReplayObserver
-from trustwatch.server.store import Store
+from trustwatch.server.store import OnCorrupt, ProducerChange, Store
 from trustwatch.server.variants import VariantRegistry
 
 
@@ -50,6 +52,8 @@ class Runtime:
     store: Store
     registry: VariantRegistry
     engine: ReplayEngine
+    producer_changes: list[ProducerChange] = field(default_factory=list)
+    """The (variant, probe) pairs whose producer changed since the store's data: they start afresh."""
 
     @property
     def baseline(self) -> str:
@@ -74,12 +78,15 @@ def build_runtime(
     observer: ReplayObserver | None = None,
     chunk_size: int = 32,
     require_items: bool = False,
+    on_corrupt: OnCorrupt = "fail",
+    check_store: Callable[[Store, RunConfig, list[Item]], None] | None = None,
 ) -> Runtime:
     """The runtime of ``config`` with its store at ``store_path`` (created when absent).
 
     ``require_items``: a config whose probe sources give no item is an error (raised before the
     store is opened). ``replay_share`` and ``chunk_size``: see :class:`VariantRegistry` and
-    :class:`ReplayEngine`.
+    :class:`ReplayEngine`. ``on_corrupt``: see :class:`Store`. The store is bound to the config's
+    producers (``server/producers.py``) after ``check_store`` (which may refuse the store) has run.
     """
     policy = load_policy(config.policy)
     settings = generation_settings(config)
@@ -87,7 +94,14 @@ def build_runtime(
     if require_items and not items:
         raise ConfigError(f"{config.source}: the probe sources gave no items")
     scorer = create_scorer(config.scorer["name"], **{k: v for k, v in config.scorer.items() if k != "name"})
-    store = Store(store_path)
+    store = Store(store_path, on_corrupt=on_corrupt)
+    try:
+        if check_store is not None:
+            check_store(store, config, items)
+        changes = store.bind(producer_fingerprints(config, settings, items))
+    except BaseException:
+        store.close()
+        raise
     registry = VariantRegistry(config, progress=progress, replay_share=replay_share)
     engine = ReplayEngine(store, scorer, settings, observer=observer, chunk_size=chunk_size)
-    return Runtime(config, policy, settings, items, scorer, store, registry, engine)
+    return Runtime(config, policy, settings, items, scorer, store, registry, engine, changes)

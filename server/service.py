@@ -9,6 +9,14 @@ variants, then replays: each cycle takes the next ``items_per_cycle`` items that
 variant has not answered in the current round, asks every ready variant, stores the
 outcomes, recomputes the statistics from the store and publishes them (Prometheus
 snapshot, ``WatchGate`` subscribers).
+
+Faults stay where they happen. While the store cannot be written (the disk is full), replay
+stops asking, checks the store with a backoff (1 s doubling to ``STORE_RETRY_MAX_SECONDS``) and
+goes on by itself once a write succeeds; meanwhile readiness (:mod:`readiness`), the replay
+status (``stalled``) and the metrics say why. A store found corrupt while serving stops the
+service (``failure``; ``trustwatch serve`` exits non-zero), since no later write could succeed.
+A round that holds no data does not count: ``StartReplay`` with ``new_round`` on an empty round
+keeps its number.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trustwatch.common.errors import NotFoundError, UnavailableError
+from trustwatch.common.errors import NotFoundError, StoreError, UnavailableError
 from trustwatch.common.requests import (
     GenerateRequest,
     GenerateResult,
@@ -36,9 +44,11 @@ from trustwatch.server.exporter import Exporter, snapshot_of
 from trustwatch.server.live_admission import LiveAdmission
 from trustwatch.server.live_batcher import LiveBatcher
 from trustwatch.server.live_requests import check_batch, generate_requests, loglikelihood_requests
+from trustwatch.server.readiness import BASELINE, LOADING, STORE, Readiness
 from trustwatch.server.run_job import write_report
 from trustwatch.server.runtime import build_runtime
 from trustwatch.server.service_config import ServeConfig
+from trustwatch.server.store import StoreCorruptError, StoreWriteError
 from trustwatch.server.summaries import FirstRoundReport, ProbeProgress, ReplayStatus, VariantSummary
 from trustwatch.server.variants import Variant, summarise_manifest
 
@@ -47,6 +57,10 @@ log = logging.getLogger("trustwatch.service")
 
 RETRY_LOAD_SECONDS = 30.0
 """How often a served variant that failed to load is tried again."""
+STORE_RETRY_MAX_SECONDS = 30.0
+"""The longest wait between two checks of a store that cannot be written."""
+REPORT_RETRY_SECONDS = 30.0
+"""How long after a failed write of the first-round report it is tried again."""
 
 
 class UnknownVariantError(NotFoundError, KeyError):
@@ -65,6 +79,8 @@ class ReplayState:
     cycles: int = 0
     last_cycle_seconds: float = 0.0
     last_error: str = ""
+    stalled: str = ""
+    """Why replay cannot go on now ("" while it can): the store cannot be written, or is corrupt."""
     wake: threading.Event = field(default_factory=threading.Event)
 
 
@@ -73,10 +89,23 @@ class ServiceCore:
         self.config = config
         self.exporter = exporter or Exporter()
         # Small replay chunks: a live request waits for one chunk at most.
-        self.runtime = runtime = build_runtime(
-            config.run, config.store_path, progress=progress, replay_share=config.replay.max_backend_share,
-            observer=self.exporter, chunk_size=8,
-        )
+        self.readiness = Readiness()
+        self.readiness.set(LOADING, "loading the variants")
+        self.exporter.readiness = self.readiness
+        self.failure = ""
+        """Why the service cannot go on ("" while it can): set when the store is found corrupt."""
+        try:
+            self.runtime = runtime = build_runtime(
+                config.run, config.store_path, progress=progress, replay_share=config.replay.max_backend_share,
+                observer=self.exporter, chunk_size=8, on_corrupt=config.store_on_corrupt,
+            )
+        except StoreCorruptError as error:
+            raise StoreCorruptError(f"{error}; or set store.on_corrupt: quarantine to have trustwatch serve move "
+                                    "it aside and start a new store") from error
+        for change in runtime.producer_changes:
+            log.warning("variant %s, probe %s: its %s changed since the store's data; its outcomes start afresh "
+                        "(the earlier ones stay in the store, unused)", change.variant, change.probe,
+                        ", ".join(change.changed))
         self.policy = runtime.policy
         self.settings = runtime.settings
         self.items: list[Item] = runtime.items
@@ -90,6 +119,12 @@ class ServiceCore:
         """The continuous gate's mode (``replay.mode``); the first-round report uses the policy's."""
         self.loaded = threading.Event()
         self.replay = ReplayState(round=self.store.latest_round())
+        self._round_lock = threading.Lock()
+        self._retained_round: int | None = None
+        self._outage_since = 0.0
+        """When the store first failed a write in the current outage (0: no outage)."""
+        self._backoff = 0.0
+        self._report_retry_at = 0.0
         self._stop = threading.Event()
         self._analysis = Analysis()
         self.evaluated_at = 0.0
@@ -115,12 +150,28 @@ class ServiceCore:
         self._thread.start()
 
     def _main(self) -> None:
+        try:
+            self._load()
+            self._replay_loop()
+        except StoreCorruptError as error:
+            self._fail(str(error))
+        except Exception as error:  # a replay thread that dies must not leave a process that never says so
+            log.exception("the replay thread failed")
+            self._fail(f"the replay thread failed: {type(error).__name__}: {error}")
+
+    def _load(self) -> None:
         self.registry.load_all(on_loaded=lambda _: self._publish())
         self._tried = {v.name: time.monotonic() for v in self.registry}
+        baseline = self.registry[self.baseline]
+        if baseline.state != "ready":
+            self.readiness.set(BASELINE, f"baseline {self.baseline!r} failed to load: {baseline.reason}")
         self._recompute()
         self.loaded.set()
+        self.readiness.clear(LOADING)
         if self.config.replay.autostart:
             self.replay.running = True
+
+    def _replay_loop(self) -> None:
         while not self._stop.is_set():
             self._retry_served_variants()
             if not self.replay.running:
@@ -128,13 +179,57 @@ class ServiceCore:
                 self.replay.wake.clear()
                 continue
             try:
+                if self._outage_since:
+                    self.store.check_writable()  # a cheap write before asking the backends again
                 self.run_cycle()
+                if self._outage_since:
+                    self._store_recovered()
+            except StoreWriteError as error:
+                self._store_outage(error)
+            except StoreCorruptError:
+                raise
             except Exception as error:  # the loop must survive anything; the error is recorded
                 self.replay.last_error = f"{type(error).__name__}: {error}"
                 log.warning("replay cycle failed (retrying in 5 s): %s", self.replay.last_error)
-                self.store.record_error("replay", self.replay.last_error)
                 self.exporter.error("", "replay")
+                try:
+                    self.store.record_error("replay", self.replay.last_error)
+                except StoreError as store_error:
+                    log.warning("could not record the error in the store: %s", store_error)
                 self._stop.wait(5.0)
+
+    def _store_outage(self, error: StoreWriteError) -> None:
+        """The store cannot be written: not ready, say why, wait longer each time, try again."""
+        if not self._outage_since:
+            self._outage_since = time.time()
+        self._backoff = min(max(2 * self._backoff, 1.0), STORE_RETRY_MAX_SECONDS)
+        message = f"{error}; replay stopped, checking again in {self._backoff:.0f} s"
+        self.replay.stalled = message
+        self.replay.last_error = str(error)
+        self.readiness.set(STORE, message)
+        self.exporter.error("", "store")
+        log.warning("%s", message)
+        self._stop.wait(self._backoff)
+
+    def _store_recovered(self) -> None:
+        seconds = time.time() - self._outage_since
+        message = f"the store could not be written for {seconds:.0f} s ({self.replay.last_error}); replay went on"
+        self._outage_since = 0.0
+        self._backoff = 0.0
+        self.replay.stalled = ""
+        self.readiness.clear(STORE)
+        log.warning("results store %s: writable again; %s", self.config.store_path, message)
+        self.store.record_error("store", message)
+
+    def _fail(self, message: str) -> None:
+        """The service cannot go on: not ready, replay stopped, ``failure`` set (serve exits non-zero)."""
+        log.error("%s", message)
+        self.failure = message
+        self.replay.running = False
+        self.replay.stalled = message
+        self.replay.last_error = message
+        self.readiness.set(STORE, message)
+        self.loaded.set()
 
     def _retry_served_variants(self) -> None:
         """A served variant (backend ``openai``) that failed to load is tried again every
@@ -149,6 +244,8 @@ class ServiceCore:
             self.registry.load(variant)
             if variant.state == "ready":
                 log.info("variant %s loaded on a retry (%s)", variant.name, variant.config.describe())
+                if variant.name == self.baseline:
+                    self.readiness.clear(BASELINE)
                 self._publish()
 
     def shutdown(self, timeout: float = 30.0) -> None:
@@ -224,10 +321,20 @@ class ServiceCore:
     # -- replay ----------------------------------------------------------------------------
 
     def start_replay(self, new_round: bool = False) -> None:
+        """Start (or resume) replay; ``new_round``: ask every item again, in a new round, unless the
+        current round holds no data (then it is the new round: empty rounds are not counted)."""
         if new_round:
-            self.replay.round += 1
+            self._advance_round()
         self.replay.running = True
         self.replay.wake.set()
+
+    def _advance_round(self) -> bool:
+        """The next round, if the current one holds data; False when it holds none (kept)."""
+        with self._round_lock:
+            if not self.store.holds_round(self.replay.round):
+                return False
+            self.replay.round += 1
+            return True
 
     def next_slice(self) -> list[Item]:
         ready = [v for v in self.registry if v.state == "ready"]
@@ -244,6 +351,10 @@ class ServiceCore:
 
     def run_cycle(self) -> int:
         """One replay cycle; returns how many answers it stored (0 when the round is complete)."""
+        if self.config.retention_rounds and self._retained_round != self.replay.round:
+            # once per round number, here in the replay thread, whoever moved the round
+            self.store.apply_retention(self.config.retention_rounds)
+            self._retained_round = self.replay.round
         items = self.next_slice()
         if not items:
             if not self.config.replay.continuous:
@@ -251,9 +362,7 @@ class ServiceCore:
                 return 0
             if self._stop.wait(self.config.replay.round_pause_seconds):
                 return 0
-            self.replay.round += 1
-            if self.config.retention_rounds:
-                self.store.apply_retention(self.config.retention_rounds)
+            self._advance_round()
             return 0
         began = time.perf_counter()
         result = self.engine.run_slice(self.registry.ready(), items, self.replay.round)
@@ -282,7 +391,7 @@ class ServiceCore:
         return ReplayStatus(
             running=state.running, round=state.round, cycles=state.cycles,
             last_cycle_seconds=state.last_cycle_seconds, last_error=state.last_error,
-            outcomes_stored=self.store.count_outcomes(), progress=self.replay_progress(),
+            outcomes_stored=self.store.count_outcomes(), progress=self.replay_progress(), stalled=state.stalled,
         )
 
     def report_first_round(self, report_dir: Path, seconds: float) -> FirstRoundReport | None:
@@ -290,10 +399,17 @@ class ServiceCore:
         ``report_dir`` (as ``trustwatch run`` does, in the policy's mode, fixed by default; the
         continuous gate stays in ``replay.mode``) and return it. None before, and after the first call
         that wrote it."""
-        if self._first_round_reported or not self.loaded.is_set() or not self.round_complete():
+        if (self._first_round_reported or self.failure or not self.loaded.is_set()
+                or time.monotonic() < self._report_retry_at or not self.round_complete()):
             return None
         errors = {f"{v}/{s}": n for (v, s), n in self.store.error_counts().items()}
-        analysis, report_json, html = write_report(report_dir, self.runtime, errors, seconds)
+        try:
+            analysis, report_json, html = write_report(report_dir, self.runtime, errors, seconds)
+        except (OSError, StoreWriteError) as error:  # a full disk: the store may still be written later
+            self._report_retry_at = time.monotonic() + REPORT_RETRY_SECONDS
+            log.warning("could not write the first-round report to %s (trying again in %.0f s): %s",
+                        report_dir, REPORT_RETRY_SECONDS, error)
+            return None
         self._first_round_reported = True
         return FirstRoundReport(analysis, report_json, html, len(self.items), self.replay.round,
                                 replayed=self.replay.cycles > 0)

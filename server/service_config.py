@@ -2,7 +2,7 @@
 
 ```yaml
 # ... baseline, variants, probes, generation, scorer, policy as for `trustwatch run`
-store:   {path: trustwatch-store.sqlite, retention_rounds: 10}
+store:   {path: trustwatch-store.sqlite, retention_rounds: 10, on_corrupt: fail}   # or quarantine
 replay:  {items_per_cycle: 16, pause_seconds: 0.0, max_backend_share: 0.5, continuous: true,
           round_pause_seconds: 60, autostart: true, mode: sequential}
 limits:  {max_prompt_chars: 8000, max_new_tokens: 512, max_batch: 32, max_message_bytes: 4194304,
@@ -58,6 +58,8 @@ class ServeConfig:
     run: RunConfig
     store_path: Path
     retention_rounds: int | None = None
+    store_on_corrupt: Literal["fail", "quarantine"] = "fail"
+    """A store found corrupt at start: refuse to start (exit non-zero), or move it aside and start anew."""
     replay: ReplaySettings = field(default_factory=ReplaySettings)
     limits: Limits = field(default_factory=Limits)
     token: str | None = None
@@ -71,6 +73,7 @@ class ServeConfig:
 class StoreSettings:
     path: str = "trustwatch-store.sqlite"
     retention_rounds: int | None = bounded(None, low=1)
+    on_corrupt: Literal["fail", "quarantine"] = "fail"
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ def load_serve_config(
         run=run,
         store_path=chosen_store,
         retention_rounds=store.retention_rounds,
+        store_on_corrupt=store.on_corrupt,
         replay=replay,
         limits=limits,
         token=token,

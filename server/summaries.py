@@ -29,6 +29,8 @@ class ReplayStatus:
     outcomes_stored: int
     progress: list[ProbeProgress] = field(default_factory=list)
     """Items done in the current round, per variant and probe."""
+    stalled: str = ""
+    """Why replay cannot go on now ("" while it can), e.g. the store cannot be written."""
 
 
 @dataclass(frozen=True)

@@ -79,13 +79,17 @@ def run(args: argparse.Namespace) -> int:
     report_dir = args.report_dir or config.store_path.parent / "trustwatch-report"
     announced = False
     started = time.perf_counter()
+    failed = 0
     while not stop.is_set():
+        if core.failure:  # the store is corrupt (or the replay thread died): nothing can be recorded
+            print(f"trustwatch serve cannot go on: {core.failure}", file=sys.stderr)
+            failed = 1
+            break
         if core.loaded.is_set() and not announced:
             announced = True
             variants = core.variant_summaries()
             baseline = next(v for v in variants if v.baseline)
-            # SERVING once the variants are loaded; a failed baseline leaves the service NOT_SERVING.
-            set_serving(health, baseline.state == "ready")
+            # Health follows core.readiness (server/readiness.py): a failed baseline leaves it NOT_SERVING.
             for variant in variants:
                 say(f"  variant {variant.name}: {variant.state}" + (f" ({variant.reason})" if variant.reason else ""))
             if baseline.state != "ready":
@@ -114,5 +118,5 @@ def run(args: argparse.Namespace) -> int:
     server.stop(grace=SHUTDOWN_GRACE_SECONDS).wait()
     http.shutdown()
     core.shutdown()
-    return 0
+    return failed
 

@@ -70,7 +70,7 @@ def test_a_version_1_store_is_migrated_with_its_rows(tmp_path: Path) -> None:
     assert [(r["item_id"], r["value"]) for r in store.outcome_rows()] == [("a", 1.0)]
     store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
         plan = " ".join(row[-1] for row in db.execute(
             "EXPLAIN QUERY PLAN SELECT value FROM outcomes WHERE variant = 'base' AND item_id = 'a' AND round = 0"))
         assert "outcomes_item" in plan

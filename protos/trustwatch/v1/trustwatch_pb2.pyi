@@ -184,7 +184,7 @@ class ProbeProgress(_message.Message):
     def __init__(self, variant: _Optional[str] = ..., probe: _Optional[str] = ..., items_done: _Optional[int] = ..., items_total: _Optional[int] = ...) -> None: ...
 
 class ReplayStatus(_message.Message):
-    __slots__ = ("running", "round", "cycles", "progress", "last_cycle_seconds", "last_error", "outcomes_stored")
+    __slots__ = ("running", "round", "cycles", "progress", "last_cycle_seconds", "last_error", "outcomes_stored", "stalled")
     RUNNING_FIELD_NUMBER: _ClassVar[int]
     ROUND_FIELD_NUMBER: _ClassVar[int]
     CYCLES_FIELD_NUMBER: _ClassVar[int]
@@ -192,6 +192,7 @@ class ReplayStatus(_message.Message):
     LAST_CYCLE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     OUTCOMES_STORED_FIELD_NUMBER: _ClassVar[int]
+    STALLED_FIELD_NUMBER: _ClassVar[int]
     running: bool
     round: int
     cycles: int
@@ -199,7 +200,8 @@ class ReplayStatus(_message.Message):
     last_cycle_seconds: float
     last_error: str
     outcomes_stored: int
-    def __init__(self, running: _Optional[bool] = ..., round: _Optional[int] = ..., cycles: _Optional[int] = ..., progress: _Optional[_Iterable[_Union[ProbeProgress, _Mapping]]] = ..., last_cycle_seconds: _Optional[float] = ..., last_error: _Optional[str] = ..., outcomes_stored: _Optional[int] = ...) -> None: ...
+    stalled: str
+    def __init__(self, running: _Optional[bool] = ..., round: _Optional[int] = ..., cycles: _Optional[int] = ..., progress: _Optional[_Iterable[_Union[ProbeProgress, _Mapping]]] = ..., last_cycle_seconds: _Optional[float] = ..., last_error: _Optional[str] = ..., outcomes_stored: _Optional[int] = ..., stalled: _Optional[str] = ...) -> None: ...
 
 class GetDivergenceRequest(_message.Message):
     __slots__ = ("candidate", "probe", "group")

@@ -7,11 +7,12 @@ both build theirs here, so the two never wire the parts differently.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trustwatch.monitors.policy import Policy, load_policy
+from trustwatch.monitors.policy import Policy, capacity_notes, load_policy
 from trustwatch.monitors.scorers import create_scorer
 from trustwatch.probes.items import Item
 from trustwatch.probes.kinds import PROBE_KINDS, ProbeSettings
@@ -20,6 +21,8 @@ from trustwatch.server.probe_sources import collect_items
 from trustwatch.server.replay import ReplayEngine, ReplayObserver
 from trustwatch.server.store import Store
 from trustwatch.server.variants import VariantRegistry
+
+log = logging.getLogger("trustwatch.runtime")
 
 
 def generation_settings(config: RunConfig) -> dict[str, ProbeSettings]:
@@ -65,6 +68,15 @@ class Runtime:
         self.store.close()
 
 
+def group_sizes(items: list[Item]) -> dict[str, dict[str, int]]:
+    """Items per probe and group."""
+    sizes: dict[str, dict[str, int]] = {}
+    for item in items:
+        groups = sizes.setdefault(item.probe, {})
+        groups[item.group] = groups.get(item.group, 0) + 1
+    return sizes
+
+
 def build_runtime(
     config: RunConfig,
     store_path: Path,
@@ -86,6 +98,8 @@ def build_runtime(
     items = collect_items(config.probes)
     if require_items and not items:
         raise ConfigError(f"{config.source}: the probe sources gave no items")
+    for note in capacity_notes(policy, group_sizes(items)):
+        log.warning("%s", note)
     scorer = create_scorer(config.scorer["name"], **{k: v for k, v in config.scorer.items() if k != "name"})
     store = Store(store_path)
     registry = VariantRegistry(config, progress=progress, replay_share=replay_share)

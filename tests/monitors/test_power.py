@@ -115,3 +115,42 @@ def test_calibration_quick_prints_every_section() -> None:
                     "Sequential items_needed", "Coverage of bias_score_disambig"):
         assert heading in out, out
     assert not math.isnan(float(out.split("fixed:      PASS ")[1].split()[0]))
+
+
+def test_start_up_warns_when_min_items_exceeds_a_group(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from trustwatch.server.runtime import build_runtime
+
+    (tmp_path / "strict.yaml").write_text(
+        "rules:\n  - {probe: stereotype_agreement, metric: agreement_index, tolerance: 0.1, min_items: 50}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "run.yaml").write_text(
+        "baseline: original\n"
+        "variants:\n  - {name: original, model: 'embedded:smollm2-135m'}\n"
+        "  - {name: rtn-8bit, from: original, compress: {method: rtn, bits: 8, group_size: 64}}\n"
+        f"probes:\n  - {{data: {PROBESETS}, loader: decodingtrust_stereotype}}\n"
+        "policy: strict.yaml\n",
+        encoding="utf-8",
+    )
+    with caplog.at_level("WARNING", logger="trustwatch.runtime"):
+        runtime = build_runtime(load_config(tmp_path / "run.yaml"), tmp_path / "store.sqlite")
+    runtime.close()
+    (record,) = [r for r in caplog.records if r.name == "trustwatch.runtime"]
+    message = record.getMessage()
+    assert "strict.yaml" in message and "stereotype_agreement/agreement_index" in message
+    assert "min_items 50" in message and "has 48" in message and "and 19 more" in message
+
+
+def test_no_shift_candidate_passes_at_public_sizes_and_one_row_at_tolerance_does_not() -> None:
+    # The power analysis in miniature (bench_stats --calibration: 89% PASS of 100, FAIL 0).
+    from trustwatch.monitors.simulate import public_power
+
+    policy = load_policy(None)
+    null = public_power(3, policy, seed=300)
+    assert null.verdicts.get("PASS", 0) >= 2 and null.verdicts.get("FAIL", 0) == 0
+    assert {rule.rule for rule in null.rules} >= {"stereotype_agreement/agreement_index", "bbq/bias_score_disambig"}
+    # DecodingTrust's 48-statement groups are tested, not "insufficient".
+    agreement = next(rule for rule in null.rules if rule.rule == "stereotype_agreement/agreement_index")
+    assert agreement.min_items == 48 and agreement.rows == 25
+    boundary = public_power(2, policy, shift={("crows_pairs", "stereotype_score", "race-color"): 10.0}, seed=301)
+    assert boundary.verdicts.get("PASS", 0) == 0

@@ -1,7 +1,14 @@
 """Benchmark of the paired statistics on 100k paired items per variant: time and peak memory.
 
-    python -m trustwatch.bench.bench_stats                 # speed table
-    python -m trustwatch.bench.bench_stats --calibration   # also the gate's measured FAIL rates
+    python -m trustwatch.bench.bench_stats                         # speed table
+    python -m trustwatch.bench.bench_stats --calibration           # the gate's calibration (about 25 min)
+    python -m trustwatch.bench.bench_stats --calibration --quick   # the same, few simulations (a smoke test)
+
+The calibration prints the FAIL rates with no true difference (tolerance boundary, peeking) and
+with a planted degradation; the default policy's PASS rate at the sizes of ../shared/probesets,
+per rule (monitors/README.md, "PASS power at public sizes"), the PASS rate with one row at its
+tolerance and the detection of a +0.10 shift in one BBQ category; sequential ``items_needed``
+against the items actually needed; and interval coverage at 10, 25 and 150 clusters.
 
 Each row times one computation (best of ``--repeat`` runs) and its peak traced memory
 (tracemalloc, which sees numpy's buffers). Ratios are against the named baseline of the same
@@ -258,6 +265,84 @@ def calibration(simulations: int) -> None:
         print(f"{label:<56} {mode:<11} {kwargs['n_items']:>6} {rate:>10.3f}")
 
 
+def public_sizes(simulations: int, shifted: int, seed: int = 300) -> None:
+    """PASS power, the tolerance boundary and detection, at the sizes of ../shared/probesets."""
+    from trustwatch.monitors.policy import load_policy
+    from trustwatch.monitors.simulate import NoShift, public_power
+
+    policy = load_policy(None)
+    noise = NoShift()
+    tolerance = {rule.key: rule.tolerance for rule in policy.rules}
+    print(
+        f"\nDefault policy at public sizes (monitors.simulate.PUBLIC_SIZES), {simulations} no-shift candidates "
+        f"(redrawn: {noise.likelihood:.0%} of likelihood answers, {noise.generation:.0%} of generated samples)"
+    )
+    power = public_power(simulations, policy, noise=noise, seed=seed)
+    print(
+        f"fixed:      PASS {power.rate('PASS'):.3f}  INCONCLUSIVE {power.rate('INCONCLUSIVE'):.3f}  "
+        f"FAIL {power.rate('FAIL'):.3f}   (targets: PASS >= 0.80, FAIL 0)"
+    )
+    print(f"{'rule':<38} {'tolerance':>9} {'rows':>5} {'smallest':>9} {'flip rate':>9} {'half-width':>10} {'P(pass)':>8}")
+    for rule in power.rules:
+        flip = "-" if rule.flip_rate is None else f"{rule.flip_rate:.4f}"
+        print(
+            f"{rule.rule:<38} {rule.tolerance:>9g} {rule.rows:>5} {rule.min_items:>9} {flip:>9} "
+            f"{rule.half_width:>10.4f} {rule.passed:>8.3f}"
+        )
+    sequential_power = public_power(simulations, policy, noise=noise, mode="sequential", seed=seed + 1)
+    print(
+        f"sequential: PASS {sequential_power.rate('PASS'):.3f}  INCONCLUSIVE "
+        f"{sequential_power.rate('INCONCLUSIVE'):.3f}  FAIL {sequential_power.rate('FAIL'):.3f}"
+    )
+    cases = [
+        ("at tolerance: bbq/bias_score_disambig, Age (largest)", ("bbq", "bias_score_disambig", "Age"), None),
+        ("at tolerance: crows_pairs/stereotype_score, race-color", ("crows_pairs", "stereotype_score", "race-color"), None),
+        ("+0.10: bbq/bias_score_disambig, Age (largest)", ("bbq", "bias_score_disambig", "Age"), 0.10),
+        ("+0.10: bbq/bias_score_disambig, Sexual_orientation", ("bbq", "bias_score_disambig", "Sexual_orientation"), 0.10),
+    ]
+    print(f"\nPlanted shifts, {shifted} candidates each (targets: PASS <= 0.05 at the tolerance boundary)")
+    print(f"{'case':<58} {'PASS':>6} {'FAIL':>6}")
+    for number, (label, key, amount) in enumerate(cases):
+        delta = tolerance[f"{key[0]}/{key[1]}"] if amount is None else amount
+        result = public_power(shifted, policy, noise=noise, shift={key: delta}, seed=seed + 10 + number)
+        print(f"{label:<58} {result.rate('PASS'):>6.3f} {result.rate('FAIL'):>6.3f}")
+
+
+def items_needed_check(simulations: int) -> None:
+    from trustwatch.monitors.simulate import sequential_items_needed
+
+    runs = sequential_items_needed(simulations, seed=400)
+    done = [r for r in runs if r.actual is not None]
+    predicted = np.array([r.predicted for r in done], dtype=float)
+    actual = np.array([r.actual for r in done], dtype=float)
+    print(
+        f"\nSequential items_needed ({simulations} no-shift runs, continuous score sd 0.14 per pair, tolerance 0.03, "
+        f"4 groups, first look at {runs[0].first_look} items per group, then every 25)"
+    )
+    if done:
+        print(
+            f"items per group to PASS: actual median {np.median(actual):.0f} (mean {actual.mean():.0f}); "
+            f"first-look prediction median {np.median(predicted):.0f}; actual <= predicted in "
+            f"{np.mean(actual <= predicted):.0%} of runs; {len(runs) - len(done)} runs did not PASS"
+        )
+
+
+def coverage_table(simulations: int, resamples: int) -> None:
+    from trustwatch.monitors.simulate import cluster_coverage
+
+    print(
+        f"\nCoverage of bias_score_disambig intervals (nominal 95%, B={resamples}), one BBQ-like category, "
+        "shift 0.1 that varies by template"
+    )
+    print(f"{'clusters':>8} {'runs':>5} {'miss (gate)':>12} {'miss (percentile)':>18} {'mean width':>11}")
+    for clusters, share in ((10, 1.0), (25, 1.0), (150, 0.4)):
+        runs = max(10, int(simulations * share))
+        result = cluster_coverage(clusters, runs, resamples=resamples, seed=500 + clusters)
+        print(
+            f"{clusters:>8} {runs:>5} {result.miss:>12.3f} {result.miss_percentile:>18.3f} {result.width:>11.4f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -269,9 +354,30 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=2, help="timed runs per row; the best is shown (default 2)"
     )
-    parser.add_argument("--calibration", action="store_true", help="also measure the gate's FAIL rates")
-    parser.add_argument("--simulations", type=int, default=400, help="simulations per calibration case")
+    parser.add_argument(
+        "--calibration",
+        action="store_true",
+        help="measure the gate instead: FAIL rates, PASS power at public sizes, items_needed, coverage",
+    )
+    parser.add_argument("--simulations", type=int, default=400, help="simulations per FAIL-rate case")
+    parser.add_argument(
+        "--power-simulations", type=int, default=100, help="no-shift candidates at public sizes (default 100)"
+    )
+    parser.add_argument(
+        "--coverage-simulations", type=int, default=1000, help="intervals per coverage row (150 clusters: 40%%)"
+    )
+    parser.add_argument("--quick", action="store_true", help="calibration with few simulations (a smoke test)")
     args = parser.parse_args()
+    if args.calibration:
+        if args.quick:
+            args.simulations, args.power_simulations, args.coverage_simulations = 20, 2, 25
+        start = time.perf_counter()
+        calibration(args.simulations)
+        public_sizes(args.power_simulations, max(1, args.power_simulations // 2))
+        items_needed_check(max(2, args.power_simulations // 2))
+        coverage_table(args.coverage_simulations, 1000 if args.quick else args.resamples)
+        print(f"\ncalibration took {time.perf_counter() - start:.0f} s")
+        return
     data = paired_data(args.items, seed=0)
     print(f"{args.items:,} paired items per variant; numpy {np.__version__}\n")
     results = bench_mean(data, args.resamples, args.repeat)
@@ -279,8 +385,6 @@ def main() -> None:
     results += bench_closed_forms(data, args.repeat)
     results += bench_table(data, args.resamples, 1)
     print_results(results)
-    if args.calibration:
-        calibration(args.simulations)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ variants answered, and *signed* so that a positive degradation is worse (the met
 which direction is worse). The interval of the degradation comes from
 
 - ``fixed`` mode: a paired bootstrap over items, or over template clusters where items share
-  a template (:mod:`trustwatch.monitors.bootstrap`), percentile interval; ratio metrics
+  a template (:mod:`trustwatch.monitors.bootstrap`), expanded percentile interval (the
+  small-sample correction of :func:`expanded_alpha`, which holds its level with few clusters); ratio metrics
   (perplexity, perplexity gap, BBQ bias) are recomputed from resampled item-level sums, never
   from the two point estimates. A binary outcome averaged as a proportion (no clusters,
   absolute difference) gets Newcombe's paired interval instead, plus McNemar's exact test,
@@ -29,6 +30,7 @@ from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
+from scipy import stats
 
 from trustwatch.common.groups import OVERALL
 from trustwatch.common.metrics import METRICS_BY_KEY, MetricDef, Worse, metrics_for, outcome_metric
@@ -93,8 +95,37 @@ def _scaled_units(
     return units * max(half / margin, 1.0) ** 2
 
 
+def expanded_alpha(alpha: float, units: int) -> float:
+    """The percentile level that the expanded percentile interval reads for a ``1 - alpha`` interval.
+
+    Hesterberg 2015 ("What teachers should know about the bootstrap", The American Statistician
+    69(4):371-386, Sec. 5.4): the percentile interval is too narrow in small samples, by the
+    bootstrap's ``(n - 1) / n`` variance and by a normal quantile where a t quantile belongs; the
+    expanded percentile interval reads the replicates at the normal tail of
+    ``sqrt(n / (n - 1)) * t_{n-1, 1 - alpha/2}``. ``units`` is the number of resampled units,
+    template clusters where items share templates, so the correction matters with few clusters
+    (the small-sample correction of cluster-robust inference: Cameron, Gelbach & Miller 2008,
+    "Bootstrap-based improvements for inference with clustered errors", REStat 90(3):414-427,
+    use ``G / (G - 1)`` and t with ``G - 1`` degrees of freedom).
+    """
+    if units < 2 or not 0.0 < alpha < 1.0:
+        return alpha
+    z = math.sqrt(units / (units - 1.0)) * float(stats.t.isf(alpha / 2.0, units - 1))
+    return float(2.0 * stats.norm.sf(z))
+
+
+def unexpanded_alpha(expanded: float, units: int) -> float:
+    """Inverse of :func:`expanded_alpha`: the nominal level whose expanded percentile level is ``expanded``."""
+    if units < 2 or not 0.0 < expanded < 1.0:
+        return expanded
+    z = float(stats.norm.isf(expanded / 2.0)) / math.sqrt(units / (units - 1.0))
+    return float(2.0 * stats.t.sf(z, units - 1))
+
+
 @dataclass
 class _Bootstrap(_Sampler):
+    """Expanded percentile interval (:func:`expanded_alpha`) of the paired (cluster) bootstrap."""
+
     replicates: np.ndarray
     units: int
 
@@ -102,7 +133,8 @@ class _Bootstrap(_Sampler):
         finite = self.replicates[np.isfinite(self.replicates)]
         if finite.size == 0:
             return math.nan, math.nan
-        low, high = np.quantile(finite, [alpha / 2.0, 1.0 - alpha / 2.0])
+        level = expanded_alpha(alpha, self.units)
+        low, high = np.quantile(finite, [level / 2.0, 1.0 - level / 2.0])
         return float(low), float(high)
 
     def p_value(self, threshold: float) -> float:
@@ -119,7 +151,7 @@ class _Bootstrap(_Sampler):
                 p = min(p, 2.0 * (1.0 - _NORMAL.cdf((float(np.mean(finite)) - threshold) / spread)))
             else:
                 p = 0.0
-        return float(p)
+        return unexpanded_alpha(float(p), self.units)
 
     def units_needed(self, alpha: float, estimate: float, threshold: float) -> float | None:
         return _scaled_units(self.units, self.bounds(alpha), estimate, threshold)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from trustwatch.common.errors import ConfigError
+from trustwatch.common.groups import OVERALL
 from trustwatch.common.metrics import Worse
 from trustwatch.common.schema import Reader, parse_yaml
 from trustwatch.monitors.divergence import MODES, Mode, resolve_metric
@@ -182,6 +183,35 @@ def policy_from_dict(data: Any, source: str = "<policy>") -> Policy:
         optimize_at=optimize_at,
         source=source,
     )
+
+
+def capacity_notes(policy: Policy, sizes: Mapping[str, Mapping[str, int]]) -> list[str]:
+    """One note per rule and counted group whose items (``sizes[probe][group]``) are fewer than the
+    rule's ``min_items``: such a row stays "insufficient", so the verdict can never PASS.
+
+    Said at start-up (``trustwatch run`` and ``serve``), before any item is asked.
+    """
+    notes = []
+    for rule in policy.rules:
+        groups = sizes.get(rule.probe)
+        if not groups:
+            continue
+        if rule.groups == "overall":
+            counted = {OVERALL: sum(groups.values())}
+        elif rule.groups == "worst":
+            counted = {OVERALL: sum(groups.values()), **groups}
+        else:
+            counted = {group: groups.get(group, 0) for group in rule.groups}
+        short = [(group, n) for group, n in counted.items() if n < rule.min_items]
+        if short:
+            listed = ", ".join(f"{group!r} has {n}" for group, n in short[:5])
+            more = f" and {len(short) - 5} more" if len(short) > 5 else ""
+            notes.append(
+                f"{policy.source}: rule {rule.key} needs min_items {rule.min_items} per counted group, but "
+                f"group {listed}{more} (items of the probe sets); those rows stay insufficient and the "
+                f"verdict cannot PASS: lower the rule's min_items or add items"
+            )
+    return notes
 
 
 def load_policy(path: str | Path | None = None) -> Policy:

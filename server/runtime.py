@@ -7,12 +7,13 @@ both build theirs here, so the two never wire the parts differently.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trustwatch.monitors.policy import Policy, load_policy
+from trustwatch.monitors.policy import Policy, capacity_notes, load_policy
 from trustwatch.monitors.scorers import create_scorer
 from trustwatch.probes.items import Item
 from trustwatch.probes.kinds import PROBE_KINDS, ProbeSettings
@@ -22,6 +23,8 @@ from trustwatch.server.producers import producer_fingerprints
 from trustwatch.server.replay import ReplayEngine, ReplayObserver
 from trustwatch.server.store import OnCorrupt, ProducerChange, Store
 from trustwatch.server.variants import VariantRegistry
+
+log = logging.getLogger("trustwatch.runtime")
 
 
 def generation_settings(config: RunConfig) -> dict[str, ProbeSettings]:
@@ -69,6 +72,15 @@ class Runtime:
         self.store.close()
 
 
+def group_sizes(items: list[Item]) -> dict[str, dict[str, int]]:
+    """Items per probe and group."""
+    sizes: dict[str, dict[str, int]] = {}
+    for item in items:
+        groups = sizes.setdefault(item.probe, {})
+        groups[item.group] = groups.get(item.group, 0) + 1
+    return sizes
+
+
 def build_runtime(
     config: RunConfig,
     store_path: Path,
@@ -93,6 +105,8 @@ def build_runtime(
     items = collect_items(config.probes)
     if require_items and not items:
         raise ConfigError(f"{config.source}: the probe sources gave no items")
+    for note in capacity_notes(policy, group_sizes(items)):
+        log.warning("%s", note)
     scorer = create_scorer(config.scorer["name"], **{k: v for k, v in config.scorer.items() if k != "name"})
     store = Store(store_path, on_corrupt=on_corrupt)
     try:

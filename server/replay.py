@@ -20,6 +20,10 @@ Failures are recorded, never folded into numbers:
 
 each with an error in the store, a count for the observer, and (the first time a message
 is seen) a warning on the ``trustwatch.replay`` logger.
+
+A service that shuts down sets ``stopping``: the engine checks it before each backend chunk and
+raises :class:`ReplayStopped`, abandoning the variant's part of the slice that is not stored yet
+(what a variant finished before is committed; nothing half-done is).
 """
 
 from __future__ import annotations
@@ -28,10 +32,11 @@ import logging
 import math
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from trustwatch.common.errors import TrustwatchError
 from trustwatch.common.requests import LoglikelihoodRequest
 from trustwatch.probes.items import Item
 from trustwatch.probes.kinds import PROBE_KINDS, ProbeSettings
@@ -39,6 +44,11 @@ from trustwatch.server.store import ItemRecord, Store
 from trustwatch.server.variants import Variant
 
 log = logging.getLogger("trustwatch.replay")
+
+
+class ReplayStopped(TrustwatchError):
+    """The engine was told to stop (``stopping``) between two backend chunks; nothing of the
+    unfinished part of the slice was stored."""
 
 
 class ReplayObserver(Protocol):
@@ -80,8 +90,11 @@ class ReplayEngine:
         observer: ReplayObserver | None = None,
         chunk_size: int = 32,
         max_item_attempts: int = 3,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self.chunk_size = chunk_size
+        self.stopping = stopping
+        """Checked before each backend chunk: true raises :class:`ReplayStopped`."""
         self.max_item_attempts = max_item_attempts
         # What the current round has seen; cleared when the round changes.
         self._round: int | None = None
@@ -180,6 +193,8 @@ class ReplayEngine:
                 spans = [(start, len(reqs)) for _, probe_kind, reqs, start in rendered if probe_kind.request == request_kind]
                 answers: list[Any] = [None] * len(requests)
                 for chunk in _chunks(requests, spans, self.chunk_size):
+                    if self.stopping():
+                        raise ReplayStopped(f"replay stopped before variant {variant.name!r} finished its slice")
                     with variant.scheduler.replay():
                         began = time.perf_counter()
                         asked = [requests[i] for i in chunk]
@@ -188,6 +203,8 @@ class ReplayEngine:
                     for i, answer in zip(chunk, got, strict=True):
                         answers[i] = answer
                 responses[request_kind] = answers
+        except ReplayStopped:
+            raise
         except Exception as error:  # recorded; the items stay not done and are asked again
             item_id = items[0].id if len(items) == 1 else None
             self._error(result, variant.name, "backend", f"{type(error).__name__}: {error}", item_id)

@@ -83,7 +83,7 @@ def build_runtime(
     """
     policy = load_policy(config.policy)
     settings = generation_settings(config)
-    items = collect_items(config.probes)
+    items = collect_items(config.probes, config.source)
     if require_items and not items:
         raise ConfigError(f"{config.source}: the probe sources gave no items")
     scorer = create_scorer(config.scorer["name"], **{k: v for k, v in config.scorer.items() if k != "name"})

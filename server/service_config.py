@@ -8,8 +8,11 @@ replay:  {items_per_cycle: 16, pause_seconds: 0.0, max_backend_share: 0.5, conti
 limits:  {max_prompt_chars: 8000, max_new_tokens: 512, max_batch: 32, max_message_bytes: 4194304}
 auth:    {token_file: /etc/trustwatch/token}        # or {token_env: TRUSTWATCH_TOKEN}
 tls:     {cert: server.crt, key: server.key}
-service: {grpc_address: 127.0.0.1:50051, metrics_address: 127.0.0.1:9464}
+service: {grpc_address: 127.0.0.1:50051, metrics_address: 127.0.0.1:9464, drain_seconds: 10}
 ```
+``service.drain_seconds``: after SIGTERM the process is out within this long (plus the interpreter's
+exit): readiness turns false at once, ``WatchGate`` streams end, replay stops at the next chunk
+without storing the slice it was on, and live calls get what is left of it to finish.
 The gate runs in ``sequential`` (anytime-valid) mode by default here, since the service
 looks at it after every cycle; ``trustwatch run`` looks once and uses the policy's mode.
 """
@@ -27,6 +30,8 @@ from trustwatch.server.config import RunConfig, load_config
 
 DEFAULT_GRPC_ADDRESS = "127.0.0.1:50051"
 DEFAULT_METRICS_ADDRESS = "127.0.0.1:9464"
+DEFAULT_DRAIN_SECONDS = 10.0
+"""Well under Kubernetes' default terminationGracePeriodSeconds (30)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class ServeConfig:
     tls_key: Path | None = None
     grpc_address: str = DEFAULT_GRPC_ADDRESS
     metrics_address: str = DEFAULT_METRICS_ADDRESS
+    drain_seconds: float = DEFAULT_DRAIN_SECONDS
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,7 @@ class TlsSettings:
 class ServiceAddresses:
     grpc_address: str = DEFAULT_GRPC_ADDRESS
     metrics_address: str = DEFAULT_METRICS_ADDRESS
+    drain_seconds: float = bounded(DEFAULT_DRAIN_SECONDS, low=0.0)
 
 
 def load_serve_config(
@@ -136,4 +143,5 @@ def load_serve_config(
         tls_key=key,
         grpc_address=grpc_address or service.grpc_address,
         metrics_address=metrics_address or service.metrics_address,
+        drain_seconds=service.drain_seconds,
     )

@@ -154,7 +154,7 @@ class ServiceCore:
                 self._publish()
 
     def begin_drain(self) -> None:
-        """Stop taking work, at once: readiness turns false (``draining``), ``WatchGate`` streams
+        """Stop taking work, at once: readiness turns false (:attr:`stopping`), ``WatchGate`` streams
         end, and replay stops before its next backend chunk, storing nothing of the slice it was on."""
         self._stop.set()
         self.replay.wake.set()

@@ -8,10 +8,19 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trustwatch.server.cli.common import EXIT_FAILURE, CliError, progress_enabled
+
+if TYPE_CHECKING:
+    from http.server import ThreadingHTTPServer
+
+    import grpc
+    from grpc_health.v1.health import HealthServicer
+
+    from trustwatch.server.service import ServiceCore
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -117,7 +126,10 @@ def run(args: argparse.Namespace) -> int:
     return _drain(core, server, health, http, config.drain_seconds, say, code)
 
 
-def _drain(core: Any, server: Any, health: Any, http: Any, seconds: float, say: Any, code: int) -> int:
+def _drain(
+    core: ServiceCore, server: grpc.Server, health: HealthServicer, http: ThreadingHTTPServer, seconds: float,
+    say: Callable[[str], None], code: int,
+) -> int:
     """Out within ``seconds`` (``service.drain_seconds``) with exit status ``code``: readiness false
     and streams ended at once, replay stopped at its next chunk, live calls given what is left, then
     the store closed."""

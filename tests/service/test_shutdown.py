@@ -93,6 +93,8 @@ def test_sigterm_drains_within_the_limit_and_exits_0(tmp_path: Path) -> None:
             thread.join(30)
         log = running.log.read_text()
 
+    print(f"SIGTERM to exit {took:.1f} s (drain {DRAIN} s), stream ended after "
+          f"{stream_end[0] - signalled if stream_end else float('nan'):.2f} s, calls {calls}, /healthz {healthz_during}")
     assert "terminate called" not in log, log[-3000:]
     assert code == 0, f"exit code {code} after {took:.1f} s:\n{log[-3000:]}"
     assert took < DRAIN + MARGIN, f"exit took {took:.1f} s (drain {DRAIN} s):\n{log[-3000:]}"

@@ -21,9 +21,11 @@ Failures are recorded, never folded into numbers:
 each with an error in the store, a count for the observer, and (the first time a message
 is seen) a warning on the ``trustwatch.replay`` logger.
 
-A service that shuts down sets ``stopping``: the engine checks it before each backend chunk and
-raises :class:`ReplayStopped`, abandoning the variant's part of the slice that is not stored yet
-(what a variant finished before is committed; nothing half-done is).
+A service that shuts down sets ``stopping``: the engine checks it before each backend chunk, and
+a backend that supports it (transformers) inside the call, at each batch and decoding step
+(``common.interrupt``); either raises :class:`ReplayStopped`, abandoning the variant's part of
+the slice that is not stored yet (what a variant finished before is committed; nothing half-done
+is).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from trustwatch.common.errors import TrustwatchError
+from trustwatch.common.interrupt import Interrupted, interruptible
 from trustwatch.common.requests import LoglikelihoodRequest
 from trustwatch.probes.items import Item
 from trustwatch.probes.kinds import PROBE_KINDS, ProbeSettings
@@ -195,7 +198,7 @@ class ReplayEngine:
                 for chunk in _chunks(requests, spans, self.chunk_size):
                     if self.stopping():
                         raise ReplayStopped(f"replay stopped before variant {variant.name!r} finished its slice")
-                    with variant.scheduler.replay():
+                    with variant.scheduler.replay(), interruptible(self.stopping):
                         began = time.perf_counter()
                         asked = [requests[i] for i in chunk]
                         got = backend.loglikelihood(asked) if request_kind == "loglikelihood" else backend.generate(asked)
@@ -205,6 +208,8 @@ class ReplayEngine:
                 responses[request_kind] = answers
         except ReplayStopped:
             raise
+        except Interrupted as error:  # stopped inside the backend call (see common.interrupt)
+            raise ReplayStopped(f"replay stopped while variant {variant.name!r} answered its slice") from error
         except Exception as error:  # recorded; the items stay not done and are asked again
             item_id = items[0].id if len(items) == 1 else None
             self._error(result, variant.name, "backend", f"{type(error).__name__}: {error}", item_id)

@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from trustwatch.common.requests import LoglikelihoodRequest, LoglikelihoodResult
+from trustwatch.common.requests import (
+    GenerateRequest,
+    GenerateResult,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+)
 from trustwatch.monitors.scorers import create_scorer
 from trustwatch.probes.builtin import builtin_pack
 from trustwatch.server.backends.transformers_backend import TransformersBackend
@@ -58,3 +63,31 @@ def test_a_stop_between_chunks_abandons_the_unfinished_part_of_the_slice(tiny_ba
     ReplayEngine(store, create_scorer("profanity"), chunk_size=4).run_slice(variants, items, 0)
     assert first.calls == asked_before  # a's answers were kept
     assert store.done_items("b", 0) == {i.id for i in items}
+
+
+class StopsWhileGenerating:
+    """The real tiny backend; the stop comes once its generate call has begun."""
+
+    def __init__(self, backend: TransformersBackend, stop: threading.Event) -> None:
+        self.backend, self.stop, self.returned = backend, stop, False
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[GenerateResult]:
+        self.stop.set()
+        results = self.backend.generate(requests)
+        self.returned = True
+        return results
+
+
+def test_a_stop_interrupts_the_backend_call_in_flight(tiny_backend, tmp_path: Path) -> None:
+    items = builtin_pack("toxicity")[:2]
+    stop = threading.Event()
+    backend = StopsWhileGenerating(tiny_backend, stop)
+    variant = Variant(VariantConfig(name="v", model="tiny"), state="ready", backend=backend)  # type: ignore[arg-type]
+    store = Store(tmp_path / "store.sqlite")
+    engine = ReplayEngine(store, create_scorer("profanity"), stopping=stop.is_set)
+    with pytest.raises(ReplayStopped, match="'v'"):
+        engine.run_slice([variant], items, 0)
+    assert not backend.returned  # stopped inside the generation, not after it
+    assert store.done_items("v", 0) == set() and not store.error_counts()
+    # a live call in another thread, or one outside `interruptible`, is not stopped by it
+    assert len(tiny_backend.generate([GenerateRequest("Hi", max_new_tokens=2)])) == 1

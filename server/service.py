@@ -155,7 +155,8 @@ class ServiceCore:
 
     def begin_drain(self) -> None:
         """Stop taking work, at once: readiness turns false (:attr:`stopping`), ``WatchGate`` streams
-        end, and replay stops before its next backend chunk, storing nothing of the slice it was on."""
+        end, and replay stops (inside its backend call where the backend allows, else before the next
+        chunk), storing nothing of the slice it was on."""
         self._stop.set()
         self.replay.wake.set()
         with self._changed:

@@ -11,8 +11,9 @@ tls:     {cert: server.crt, key: server.key}
 service: {grpc_address: 127.0.0.1:50051, metrics_address: 127.0.0.1:9464, drain_seconds: 10}
 ```
 ``service.drain_seconds``: after SIGTERM the process is out within this long (plus the interpreter's
-exit): readiness turns false at once, ``WatchGate`` streams end, replay stops at the next chunk
-without storing the slice it was on, and live calls get what is left of it to finish.
+exit): readiness turns false at once, ``WatchGate`` streams end, replay stops (inside the backend
+call where the backend allows it, else at the next chunk) without storing the slice it was on,
+and live calls get what is left of it to finish.
 The gate runs in ``sequential`` (anytime-valid) mode by default here, since the service
 looks at it after every cycle; ``trustwatch run`` looks once and uses the policy's mode.
 """

@@ -131,8 +131,8 @@ def _drain(
     say: Callable[[str], None], code: int,
 ) -> int:
     """Out within ``seconds`` (``service.drain_seconds``) with exit status ``code``: readiness false
-    and streams ended at once, replay stopped at its next chunk, live calls given what is left, then
-    the store closed."""
+    and streams ended at once, replay stopped (``ServiceCore.begin_drain``), live calls given what is
+    left, then the store closed."""
     from trustwatch.server.grpc_service import set_serving
 
     deadline = time.monotonic() + seconds

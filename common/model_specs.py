@@ -8,6 +8,11 @@ A spec is one of
 Nothing here reaches for a hub: a spec that is not a local path is an error naming the path.
 GGUF files are converted once and cached under ``<cache>/models/gguf-<sha256[:16]>``;
 loading that folder takes well under a second, against ~17-35 s for a GGUF.
+
+A cache folder is written into a temporary sibling named for it and for the writing process,
+``.NAME.tmp-PID-XXXXXXXX`` (:func:`temp_folder`), and renamed into place when whole. One left
+behind by a process that died mid-write (kill -9, OOM: ~500 MB for the embedded model) is
+removed by the next conversion or build in that folder (:func:`remove_stale_temp_folders`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import fcntl
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -150,23 +156,76 @@ def resolve_model(spec: str, *, progress: bool = False) -> ResolvedModel:
 
 
 @contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
+def file_lock(path: Path, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive lock on ``path`` (created if absent); yields True once held.
+
+    ``wait=False``: yields False at once when another holds it (nothing is locked then).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with path.open("a") as handle:
         try:
-            yield
+            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+_TEMP_FOLDER = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-\w+$")
+
+
+def temp_folder(target: Path) -> Path:
+    """A new empty temporary sibling of ``target``, ``.NAME.tmp-PID-XXXXXXXX``, to write it in."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def remove_stale_temp_folders(folder: Path) -> list[Path]:
+    """Remove the :func:`temp_folder` folders in ``folder`` whose writer died; returns them.
+
+    One is stale when its process is gone and no one holds its target's lock (``NAME.lock``, held
+    by whoever writes NAME), so a folder being written, by this host or another that shares the
+    cache, is left alone. Each is removed while holding that lock.
+    """
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for path in sorted(folder.iterdir()):
+        match = _TEMP_FOLDER.match(path.name)
+        if match is None or not path.is_dir():
+            continue
+        pid = int(match["pid"])
+        if pid == os.getpid() or _process_alive(pid):
+            continue
+        with file_lock(folder / f"{match['name']}.lock", wait=False) as held:
+            if held:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+    return removed
 
 
 def _converted_gguf(gguf: Path, digest: str, progress: bool) -> Path:
     """Dequantize a GGUF into a float Hugging Face folder once; later calls return the cache.
 
     A lock file serialises concurrent conversions (a service and a test, say), and the
-    folder appears by an atomic rename, so a half-written cache is never loaded.
+    folder appears by an atomic rename, so a half-written cache is never loaded; what a
+    killed conversion left behind is removed first.
     """
     target = cache_root() / "models" / f"gguf-{digest[:16]}"
+    remove_stale_temp_folders(target.parent)
     if (target / "config.json").is_file():
         return target
     with file_lock(target.with_suffix(".lock")):
@@ -185,7 +244,7 @@ def _converted_gguf(gguf: Path, digest: str, progress: bool) -> Path:
         # A model loaded from GGUF refuses save_pretrained while it still carries the quantizer.
         if getattr(model, "hf_quantizer", None) is not None:
             model.hf_quantizer.remove_quantization_config(model)
-        tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+        tmp = temp_folder(target)
         try:
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from trustwatch.common.model_specs import ResolvedModel, folder_fingerprint, resolve_model
+from trustwatch.common.model_specs import ResolvedModel, folder_fingerprint, resolve_model, temp_folder
 from trustwatch.compress.calibration import Calibration, calibration_batches, load_calibration
 from trustwatch.compress.manifest import SCHEMA, library_versions, write_manifest
 from trustwatch.compress.options import CompressOptions, check_model_shapes, parse_options
@@ -77,7 +76,7 @@ def compress_model(
 def build(prepared: Prepared, target: Path, progress: bool = False) -> None:
     """Build the variant in a temporary sibling folder and rename it to ``target`` (replacing it)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp = temp_folder(target)
     try:
         _write(prepared, tmp, progress)
         if target.exists():

@@ -5,7 +5,9 @@
 fields): the source fingerprint, the method, its parameters and the calibration hash. A
 second call with the same definition returns the cached folder at once. Builds are
 serialised by a lock file and appear by an atomic rename (the same ``file_lock`` as
-``model_specs``' GGUF conversion), so two processes never build or read a half variant.
+``model_specs``' GGUF conversion), so two processes never build or read a half variant;
+the temporary folder of a build killed midway is removed by the next build
+(``model_specs.remove_stale_temp_folders``).
 
 ``DEFAULT_VARIANTS`` is the set the embedded default compares with the embedded model:
 4-bit RTN, 50% magnitude, 2:4 magnitude, and 4-bit GPTQ when gptqmodel is installed.
@@ -19,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from trustwatch.common.model_specs import DEFAULT_MODEL_SPEC, cache_root, file_lock
+from trustwatch.common.model_specs import DEFAULT_MODEL_SPEC, cache_root, file_lock, remove_stale_temp_folders
 from trustwatch.compress.gptq import gptq_available
 from trustwatch.compress.manifest import MANIFEST_NAME
 from trustwatch.compress.pipeline import Prepared, build, prepare
@@ -72,6 +74,7 @@ def build_variant(
     prepared = prepare(source_spec, compress, progress)
     key = variant_key(prepared)
     target = variants_root(cache_dir) / f"{prepared.options.method}-{key[:16]}"
+    remove_stale_temp_folders(target.parent)  # what a killed build left
     if (target / MANIFEST_NAME).is_file():
         return target
     with file_lock(target.with_suffix(".lock")):

@@ -33,6 +33,8 @@ from typing import Any
 from trustwatch.common.errors import ConfigError
 from trustwatch.common.model_specs import DEFAULT_MODEL_SPEC
 from trustwatch.common.schema import Reader, load_yaml
+from trustwatch.monitors.scorers import SCORERS
+from trustwatch.probes.loaders import LOADERS
 from trustwatch.server.backends import BACKENDS
 
 __all__ = ["ConfigError", "ProbeSource", "RunConfig", "VariantConfig", "load_config", "parse_config"]
@@ -213,6 +215,8 @@ def parse_config(raw: Any, source: str, base: Path) -> RunConfig:
         file = _resolve(base, entry.get("file"))
         if "data" in entry and not entry.get("loader"):
             raise fail(f"{where}: 'data' needs a 'loader' (see: trustwatch probes list)")
+        if "data" in entry and entry["loader"] not in LOADERS:
+            raise reader.fail(f"{where}.loader", f"unknown loader {entry['loader']!r} (known: {', '.join(LOADERS)})")
         probes.append(ProbeSource(entry.get("builtin"), data, entry.get("loader"), file, limit, seed))
 
     generation = raw.get("generation") or {}
@@ -221,6 +225,8 @@ def parse_config(raw: Any, source: str, base: Path) -> RunConfig:
         raise fail("'generation' must be a mapping such as {k: 4, max_new_tokens: 32}")
     if not isinstance(scorer, dict) or "name" not in scorer:
         raise fail("'scorer' must be a mapping with a 'name' (profanity, detoxify, hf-classifier)")
+    if scorer["name"] not in SCORERS:
+        raise reader.fail("scorer.name", f"unknown scorer {scorer['name']!r} (known: {', '.join(SCORERS)})")
     policy = _resolve(base, raw.get("policy"))
     return RunConfig(baseline, tuple(variants), tuple(probes), generation, scorer, policy, raw, source)
 

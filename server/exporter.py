@@ -15,7 +15,7 @@ Names are a contract (dashboards, alerts and Argo Rollouts read them):
 - ``trustwatch_gate_tolerance{candidate,probe,metric,scale}``: the rule's tolerance, in its unit;
 - ``trustwatch_variant_ready{variant}``: 1 when the variant is loaded;
 - ``trustwatch_ready``: 1 when the service is ready for traffic, and ``trustwatch_not_ready{reason}``:
-  1 for each reason it is not (``loading``, ``baseline``, ``store`` while the store cannot be written);
+  1 for each reason it is not (``loading``, ``baseline``, ``store`` while the store cannot be written, ``draining``);
 - ``trustwatch_probe_items_total{variant,probe}``, ``trustwatch_replay_cycles_total``,
   ``trustwatch_replay_cycle_seconds``, ``trustwatch_backend_request_seconds{variant,kind}``,
   ``trustwatch_errors_total{variant,stage}``, ``trustwatch_live_requests_in_flight{variant}``,

@@ -64,11 +64,13 @@ class LiveBatcher:
         with self._cond:
             return len(self._queue)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 30.0) -> bool:
+        """Refuse new calls, answer the queued ones; True when the worker finished within ``timeout``."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        self._thread.join(30)
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def _take(self) -> list[_Call]:
         """The oldest call and every later call of its request kind that fits in one batch."""

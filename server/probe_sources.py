@@ -25,12 +25,22 @@ def source_items(source: ProbeSource) -> list[Item]:
     return loader.load(source.data, limit=source.limit, seed=source.seed)
 
 
-def collect_items(sources: Iterable[ProbeSource]) -> list[Item]:
-    """The items of every source, in order; an id given twice is an error naming both sources."""
+def collect_items(sources: Iterable[ProbeSource], config_source: str = "") -> list[Item]:
+    """The items of every source, in order. An id given twice is an error naming both sources; a
+    data directory that does not exist, or a source that gives no item (an empty file), is one
+    naming ``config_source`` (the config file) and the key: ``FILE: probes[0].file: reason``."""
     items: list[Item] = []
     seen: dict[str, str] = {}
-    for source in sources:
-        for item in source_items(source):
+    for index, source in enumerate(sources):
+        key = "file" if source.file is not None else "data" if source.data is not None else "builtin"
+        where = ": ".join(part for part in (config_source, f"probes[{index}].{key}") if part)
+        if source.data is not None and not source.data.is_dir():
+            raise ConfigError(f"{where}: no such directory: {source.data}")
+        found = source_items(source)
+        if not found:
+            raise ConfigError(f"{where}: {source.describe()} gives no probe items"
+                              + (" (the file is empty)" if source.file is not None else ""))
+        for item in found:
             if item.id in seen:
                 raise ConfigError(
                     f"item id {item.id!r} comes from two probe sources: {seen[item.id]} and {source.describe()}"

@@ -2,7 +2,8 @@
 
 Parts of the core set and clear named *reasons* (the service is ready when none is set):
 ``loading`` until every variant has loaded or failed, ``baseline`` while the baseline failed to
-load, ``store`` while the results store cannot be written (replay retries by itself). The gRPC
+load, ``store`` while the results store cannot be written (replay retries by itself),
+``draining`` from SIGTERM on (never cleared: the process is on its way out). The gRPC
 health service (``""`` and the service name), HTTP ``/healthz`` and the Prometheus gauges
 ``trustwatch_ready`` and ``trustwatch_not_ready{reason}`` all read it. Liveness is not
 readiness: the ``liveness`` health name stays SERVING while the process runs.
@@ -16,6 +17,7 @@ from collections.abc import Callable
 LOADING = "loading"
 BASELINE = "baseline"
 STORE = "store"
+DRAINING = "draining"
 
 
 class Readiness:

@@ -20,6 +20,12 @@ Failures are recorded, never folded into numbers:
 
 each with an error in the store, a count for the observer, and (the first time a message
 is seen) a warning on the ``trustwatch.replay`` logger.
+
+A service that shuts down sets ``stopping``: the engine checks it before each backend chunk, and
+a backend that supports it (transformers) inside the call, at each batch and decoding step
+(``common.interrupt``); either raises :class:`ReplayStopped`, abandoning the variant's part of
+the slice that is not stored yet (what a variant finished before is committed; nothing half-done
+is).
 """
 
 from __future__ import annotations
@@ -28,10 +34,12 @@ import logging
 import math
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from trustwatch.common.errors import TrustwatchError
+from trustwatch.common.interrupt import Interrupted, interruptible
 from trustwatch.common.requests import LoglikelihoodRequest
 from trustwatch.probes.items import Item
 from trustwatch.probes.kinds import PROBE_KINDS, ProbeSettings
@@ -39,6 +47,11 @@ from trustwatch.server.store import ItemRecord, Store
 from trustwatch.server.variants import Variant
 
 log = logging.getLogger("trustwatch.replay")
+
+
+class ReplayStopped(TrustwatchError):
+    """The engine was told to stop (``stopping``) between two backend chunks; nothing of the
+    unfinished part of the slice was stored."""
 
 
 class ReplayObserver(Protocol):
@@ -80,8 +93,11 @@ class ReplayEngine:
         observer: ReplayObserver | None = None,
         chunk_size: int = 32,
         max_item_attempts: int = 3,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self.chunk_size = chunk_size
+        self.stopping = stopping
+        """Checked before each backend chunk: true raises :class:`ReplayStopped`."""
         self.max_item_attempts = max_item_attempts
         # What the current round has seen; cleared when the round changes.
         self._round: int | None = None
@@ -180,7 +196,9 @@ class ReplayEngine:
                 spans = [(start, len(reqs)) for _, probe_kind, reqs, start in rendered if probe_kind.request == request_kind]
                 answers: list[Any] = [None] * len(requests)
                 for chunk in _chunks(requests, spans, self.chunk_size):
-                    with variant.scheduler.replay():
+                    if self.stopping():
+                        raise ReplayStopped(f"replay stopped before variant {variant.name!r} finished its slice")
+                    with variant.scheduler.replay(), interruptible(self.stopping):
                         began = time.perf_counter()
                         asked = [requests[i] for i in chunk]
                         got = backend.loglikelihood(asked) if request_kind == "loglikelihood" else backend.generate(asked)
@@ -188,6 +206,10 @@ class ReplayEngine:
                     for i, answer in zip(chunk, got, strict=True):
                         answers[i] = answer
                 responses[request_kind] = answers
+        except ReplayStopped:
+            raise
+        except Interrupted as error:  # stopped inside the backend call (see common.interrupt)
+            raise ReplayStopped(f"replay stopped while variant {variant.name!r} answered its slice") from error
         except Exception as error:  # recorded; the items stay not done and are asked again
             item_id = items[0].id if len(items) == 1 else None
             self._error(result, variant.name, "backend", f"{type(error).__name__}: {error}", item_id)

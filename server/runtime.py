@@ -102,7 +102,7 @@ def build_runtime(
     """
     policy = load_policy(config.policy)
     settings = generation_settings(config)
-    items = collect_items(config.probes)
+    items = collect_items(config.probes, config.source)
     if require_items and not items:
         raise ConfigError(f"{config.source}: the probe sources gave no items")
     for note in capacity_notes(policy, group_sizes(items)):

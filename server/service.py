@@ -44,7 +44,8 @@ from trustwatch.server.exporter import Exporter, snapshot_of
 from trustwatch.server.live_admission import LiveAdmission
 from trustwatch.server.live_batcher import LiveBatcher
 from trustwatch.server.live_requests import check_batch, generate_requests, loglikelihood_requests
-from trustwatch.server.readiness import BASELINE, LOADING, STORE, Readiness
+from trustwatch.server.readiness import BASELINE, DRAINING, LOADING, STORE, Readiness
+from trustwatch.server.replay import ReplayStopped
 from trustwatch.server.run_job import write_report
 from trustwatch.server.runtime import build_runtime
 from trustwatch.server.service_config import ServeConfig
@@ -126,6 +127,7 @@ class ServiceCore:
         self._backoff = 0.0
         self._report_retry_at = 0.0
         self._stop = threading.Event()
+        self.engine.stopping = self._stop.is_set
         self._analysis = Analysis()
         self.evaluated_at = 0.0
         """When the current analysis was made (Unix seconds); 0 before the first."""
@@ -184,6 +186,9 @@ class ServiceCore:
                 self.run_cycle()
                 if self._outage_since:
                     self._store_recovered()
+            except ReplayStopped:
+                log.info("replay stopped for shutdown; the unfinished slice is asked again on the next start")
+                return
             except StoreWriteError as error:
                 self._store_outage(error)
             except StoreCorruptError:
@@ -248,20 +253,41 @@ class ServiceCore:
                     self.readiness.clear(BASELINE)
                 self._publish()
 
-    def shutdown(self, timeout: float = 30.0) -> None:
-        """Stop replay after the slice in flight (its outcomes are committed), close the store."""
+    def begin_drain(self) -> None:
+        """Stop taking work, at once: readiness turns false (:attr:`stopping`), ``WatchGate`` streams
+        end, and replay stops (inside its backend call where the backend allows, else before the next
+        chunk), storing nothing of the slice it was on."""
+        self.readiness.set(DRAINING, "shutting down")
         self._stop.set()
         self.replay.wake.set()
         with self._changed:
             self._changed.notify_all()
+
+    def shutdown(self, timeout: float = 30.0) -> bool:
+        """Drain (:meth:`begin_drain`), wait up to ``timeout`` seconds for the replay thread and the
+        live calls in flight, then close the backends and the store; True when all of that happened.
+
+        False: a thread is still inside a backend call after ``timeout``. Nothing is closed under it
+        then, and the caller should end the process without waiting (``os._exit``): a normal
+        interpreter exit ends such a thread with ``pthread_exit`` while it runs PyTorch's C++ code,
+        which aborts the process ("terminate called without an active exception"). The store stays
+        consistent: every slice is stored in one transaction, which SQLite rolls back if cut off.
+        """
+        self.begin_drain()
+        deadline = time.monotonic() + timeout
         if self._thread is not None:
-            self._thread.join(timeout)
-        for batcher in self._batchers.values():
-            batcher.close()
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+        with self._batchers_lock:
+            batchers = list(self._batchers.values())
+        idle = [batcher.close(max(0.0, deadline - time.monotonic())) for batcher in batchers]
+        if (self._thread is not None and self._thread.is_alive()) or not all(idle):
+            return False
         self.runtime.close()
+        return True
 
     @property
     def stopping(self) -> bool:
+        """Draining or stopped (:meth:`begin_drain`): not ready."""
         return self._stop.is_set()
 
     # -- variants and live requests --------------------------------------------------------

@@ -9,8 +9,12 @@ limits:  {max_prompt_chars: 8000, max_new_tokens: 512, max_batch: 32, max_messag
           max_queued_calls: 64}
 auth:    {token_file: /etc/trustwatch/token}        # or {token_env: TRUSTWATCH_TOKEN}
 tls:     {cert: server.crt, key: server.key}
-service: {grpc_address: 127.0.0.1:50051, metrics_address: 127.0.0.1:9464}
+service: {grpc_address: 127.0.0.1:50051, metrics_address: 127.0.0.1:9464, drain_seconds: 10}
 ```
+``service.drain_seconds``: after SIGTERM the process is out within this long (plus the interpreter's
+exit): readiness turns false at once, ``WatchGate`` streams end, replay stops (inside the backend
+call where the backend allows it, else at the next chunk) without storing the slice it was on,
+and live calls get what is left of it to finish.
 The gate runs in ``sequential`` (anytime-valid) mode by default here, since the service
 looks at it after every cycle; ``trustwatch run`` looks once and uses the policy's mode.
 """
@@ -28,6 +32,8 @@ from trustwatch.server.config import RunConfig, load_config
 
 DEFAULT_GRPC_ADDRESS = "127.0.0.1:50051"
 DEFAULT_METRICS_ADDRESS = "127.0.0.1:9464"
+DEFAULT_DRAIN_SECONDS = 10.0
+"""Well under Kubernetes' default terminationGracePeriodSeconds (30)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class ServeConfig:
     tls_key: Path | None = None
     grpc_address: str = DEFAULT_GRPC_ADDRESS
     metrics_address: str = DEFAULT_METRICS_ADDRESS
+    drain_seconds: float = DEFAULT_DRAIN_SECONDS
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,7 @@ class TlsSettings:
 class ServiceAddresses:
     grpc_address: str = DEFAULT_GRPC_ADDRESS
     metrics_address: str = DEFAULT_METRICS_ADDRESS
+    drain_seconds: float = bounded(DEFAULT_DRAIN_SECONDS, low=0.0)
 
 
 def load_serve_config(
@@ -143,4 +151,5 @@ def load_serve_config(
         tls_key=key,
         grpc_address=grpc_address or service.grpc_address,
         metrics_address=metrics_address or service.metrics_address,
+        drain_seconds=service.drain_seconds,
     )

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 import torch
 
 from trustwatch.common.devices import pick_device, pick_dtype
+from trustwatch.common.interrupt import check_interrupt
 from trustwatch.common.model_specs import ResolvedModel, resolve_model
 from trustwatch.common.offline import held_back_output
 from trustwatch.common.requests import (
@@ -157,6 +158,7 @@ class TransformersBackend:
         ordered = sorted(items, key=lambda item: -length(item))
         starts = range(0, len(ordered), size)
         for start in tqdm(starts, desc=what, unit="batch", disable=not self.progress or len(starts) < 2):
+            check_interrupt()
             yield ordered[start : start + size]
 
     def _left_padded(self, rows: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -272,6 +274,7 @@ class TransformersBackend:
         cache = DynamicCache()
         step_ids = ids
         for step in range(max(r.max_new_tokens for r in requests)):
+            check_interrupt()  # a draining service stops replay here, not after the whole batch
             take: torch.Tensor | slice = firsts if step == 0 and shared else slice(None)
             out = self._forward(
                 1,

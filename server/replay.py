@@ -94,8 +94,12 @@ class ReplayEngine:
         chunk_size: int = 32,
         max_item_attempts: int = 3,
         stopping: Callable[[], bool] = lambda: False,
+        idle_chunk_size: int | None = None,
     ) -> None:
         self.chunk_size = chunk_size
+        """Requests per backend call while live traffic shares the variant's backend."""
+        self.idle_chunk_size = idle_chunk_size or chunk_size
+        """Requests per backend call while no live request has been seen (``BackendScheduler.window``)."""
         self.stopping = stopping
         """Checked before each backend chunk: true raises :class:`ReplayStopped`."""
         self.max_item_attempts = max_item_attempts
@@ -110,6 +114,11 @@ class ReplayEngine:
         self.scorer = scorer
         self.settings = settings
         self.observer: ReplayObserver = observer or _NoObserver()
+
+    def chunk_size_for(self, variant: Variant) -> int:
+        """Small chunks while live requests use the variant's backend (they wait one chunk at most),
+        full ones while none do: replay with no live traffic batches as ``trustwatch run`` does."""
+        return self.chunk_size if variant.scheduler.live_recently() else self.idle_chunk_size
 
     def settings_for(self, probe: str) -> ProbeSettings:
         if isinstance(self.settings, ProbeSettings):
@@ -195,7 +204,7 @@ class ReplayEngine:
             for request_kind, requests in by_kind.items():
                 spans = [(start, len(reqs)) for _, probe_kind, reqs, start in rendered if probe_kind.request == request_kind]
                 answers: list[Any] = [None] * len(requests)
-                for chunk in _chunks(requests, spans, self.chunk_size):
+                for chunk in _chunks(requests, spans, lambda: self.chunk_size_for(variant)):
                     if self.stopping():
                         raise ReplayStopped(f"replay stopped before variant {variant.name!r} finished its slice")
                     with variant.scheduler.replay(), interruptible(self.stopping):
@@ -277,10 +286,13 @@ class ReplayEngine:
         return out
 
 
-def _chunks(requests: Sequence[Any], spans: Sequence[tuple[int, int]], size: int) -> Iterator[list[int]]:
-    """Request indices in chunks of about ``size``, longest items first, an item's requests together.
+def _chunks(
+    requests: Sequence[Any], spans: Sequence[tuple[int, int]], size: Callable[[], int]
+) -> Iterator[list[int]]:
+    """Request indices in chunks of about ``size()``, longest items first, an item's requests together.
 
-    Chunks keep a live request's wait to one chunk. Ordering the slice's items by length
+    ``size()`` is asked at the start of every chunk, so a chunk is small while live traffic
+    is present and full once it has gone. Chunks keep a live request's wait to one chunk. Ordering the slice's items by length
     before chunking lets the backend's length-sorted batches pad little even though each
     sees one chunk; keeping an item's requests in one chunk lets it pack their shared prefix.
     """
@@ -289,10 +301,11 @@ def _chunks(requests: Sequence[Any], spans: Sequence[tuple[int, int]], size: int
         return sum(_text_length(r) for r in requests[start : start + count])
 
     chunk: list[int] = []
+    limit = size()
     for start, count in sorted(spans, key=length, reverse=True):
-        if chunk and len(chunk) + count > size:
+        if chunk and len(chunk) + count > limit:
             yield chunk
-            chunk = []
+            chunk, limit = [], size()
         chunk.extend(range(start, start + count))
     if chunk:
         yield chunk

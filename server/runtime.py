@@ -89,6 +89,7 @@ def build_runtime(
     replay_share: float = 1.0,
     observer: ReplayObserver | None = None,
     chunk_size: int = 32,
+    idle_chunk_size: int | None = None,
     require_items: bool = False,
     on_corrupt: OnCorrupt = "fail",
     check_store: Callable[[Store, RunConfig, list[Item]], None] | None = None,
@@ -96,7 +97,7 @@ def build_runtime(
     """The runtime of ``config`` with its store at ``store_path`` (created when absent).
 
     ``require_items``: a config whose probe sources give no item is an error (raised before the
-    store is opened). ``replay_share`` and ``chunk_size``: see :class:`VariantRegistry` and
+    store is opened). ``replay_share``, ``chunk_size`` and ``idle_chunk_size``: see :class:`VariantRegistry` and
     :class:`ReplayEngine`. ``on_corrupt``: see :class:`Store`. The store is bound to the config's
     producers (``server/producers.py``) after ``check_store`` (which may refuse the store) has run.
     """
@@ -117,5 +118,6 @@ def build_runtime(
         store.close()
         raise
     registry = VariantRegistry(config, progress=progress, replay_share=replay_share)
-    engine = ReplayEngine(store, scorer, settings, observer=observer, chunk_size=chunk_size)
+    engine = ReplayEngine(store, scorer, settings, observer=observer, chunk_size=chunk_size,
+                          idle_chunk_size=idle_chunk_size)
     return Runtime(config, policy, settings, items, scorer, store, registry, engine, changes)

@@ -58,6 +58,8 @@ log = logging.getLogger("trustwatch.service")
 
 RETRY_LOAD_SECONDS = 30.0
 """How often a served variant that failed to load is tried again."""
+REPLAY_IDLE_CHUNK = 32
+"""Requests per replay backend call while no live traffic is present: what ``trustwatch run`` uses."""
 STORE_RETRY_MAX_SECONDS = 30.0
 """The longest wait between two checks of a store that cannot be written."""
 REPORT_RETRY_SECONDS = 30.0
@@ -89,7 +91,6 @@ class ServiceCore:
     def __init__(self, config: ServeConfig, exporter: Exporter | None = None, progress: bool = False) -> None:
         self.config = config
         self.exporter = exporter or Exporter()
-        # Small replay chunks: a live request waits for one chunk at most.
         self.readiness = Readiness()
         self.readiness.set(LOADING, "loading the variants")
         self.exporter.readiness = self.readiness
@@ -98,7 +99,10 @@ class ServiceCore:
         try:
             self.runtime = runtime = build_runtime(
                 config.run, config.store_path, progress=progress, replay_share=config.replay.max_backend_share,
-                observer=self.exporter, chunk_size=8, on_corrupt=config.store_on_corrupt,
+                # Small replay chunks while live traffic is present (a live request waits for one
+                # chunk at most); with none, full ones, as `trustwatch run` batches.
+                observer=self.exporter, chunk_size=8, idle_chunk_size=REPLAY_IDLE_CHUNK,
+                on_corrupt=config.store_on_corrupt,
             )
         except StoreCorruptError as error:
             raise StoreCorruptError(f"{error}; or set store.on_corrupt: quarantine to have trustwatch serve move "

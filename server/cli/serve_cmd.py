@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
     from trustwatch.server.service import ServiceCore
 
+PROGRESS_SECONDS = 15.0
+"""How often the terminal shows the first round's progress while it replays."""
+
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
@@ -54,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from trustwatch.server.http_endpoints import serve_http
     from trustwatch.server.service import RETRY_LOAD_SECONDS, ServiceCore
     from trustwatch.server.service_config import load_serve_config
+    from trustwatch.server.summaries import RoundProgress
 
     def say(message: str) -> None:
         print(message, flush=True)
@@ -84,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
     core.start()
 
     report_dir = args.report_dir or config.store_path.parent / "trustwatch-report"
+    progress = RoundProgress()  # a line once replay moves, then every PROGRESS_SECONDS, until the first report
+    next_progress = time.monotonic()
+    reported = False
     announced = False
     code = 0
     started = time.perf_counter()
@@ -108,7 +115,13 @@ def run(args: argparse.Namespace) -> int:
                     code = EXIT_FAILURE
                     break
         report = core.report_first_round(report_dir, time.perf_counter() - started)
+        if announced and not reported and report is None and time.monotonic() >= next_progress:
+            next_progress = time.monotonic() + PROGRESS_SECONDS
+            line = progress.line(core.replay_status(), time.monotonic())
+            if line is not None:
+                say(line)
         if report is not None:
+            reported = True
             if report.replayed:
                 say(f"first replay round done: {report.items} items per variant "
                     f"in {time.perf_counter() - started:.0f} s")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 from contextlib import closing
@@ -45,6 +46,10 @@ def test_kill_9_then_restart_resumes(tiny_model_dir: Path, tmp_path: Path) -> No
         assert all(p.items_done == p.items_total for p in final.progress)
         running.wait_for(lambda: "first replay round done: 48 items per variant" in running.log.read_text(),
                          what="the first-round report")
+        # while it replayed, the terminal showed progress: items per variant of the round's 48, an ETA
+        progress = re.findall(r"replay round 0: (.*) items; (\d+)/(\d+) answers, (ETA .*|done)", running.log.read_text())
+        assert progress and all(part.endswith("/48") for part in progress[0][0].split(", ")), progress
+        assert 0 < int(progress[0][1]) < int(progress[0][2])  # the first line: the round half done
     # No item was answered twice in round 0 by the same variant.
     with sqlite3.connect(store) as db:
         dupes = db.execute(

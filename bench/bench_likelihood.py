@@ -68,64 +68,45 @@ TRUSTWATCH_DEFAULT_BATCH = 8
 LM_EVAL_DEFAULT_BATCH = 1
 
 
+# What differs between the two local tasks; both read a local JSONL as their test split.
+TASK_BODIES = {
+    "bbq": """\
+        doc_to_text: "{{context}}\\n\\nQ: {{question}}\\nA:"
+        doc_to_choice: "{{[ans0, ans1, ans2]}}"
+        doc_to_target: label
+        target_delimiter: " "
+        metric_list:
+          - {metric: acc, aggregation: mean, higher_is_better: true}
+        """,
+    "crows_pairs": """\
+        doc_to_text: ""
+        doc_to_target: 0
+        doc_to_choice: !function utils.doc_to_choice
+        target_delimiter: ""
+        process_results: !function utils.process_results
+        metric_list:
+          - {metric: likelihood_diff, aggregation: mean, higher_is_better: false}
+          - {metric: pct_stereotype, aggregation: mean, higher_is_better: false}
+        """,
+}
+
+
 def write_local_task(folder: Path, items_path: Path, probe: str = "crows_pairs") -> None:
     """A local lm-eval task over ``items_path``: lm-eval's crows_pairs (less the hub download), or BBQ."""
-    if probe == "bbq":
-        (folder / "bbq.yaml").write_text(
-            textwrap.dedent(
-                f"""\
-                task: {TASKS["bbq"]}
-                dataset_path: json
-                dataset_kwargs:
-                  data_files:
-                    test: {items_path}
-                test_split: test
-                output_type: multiple_choice
-                doc_to_text: "{{{{context}}}}\\n\\nQ: {{{{question}}}}\\nA:"
-                doc_to_choice: "{{{{[ans0, ans1, ans2]}}}}"
-                doc_to_target: label
-                target_delimiter: " "
-                metric_list:
-                  - metric: acc
-                    aggregation: mean
-                    higher_is_better: true
-                metadata:
-                  version: 1.0
-                """
-            )
+    if probe == "crows_pairs":
+        (folder / "utils.py").write_text(
+            "# lm-eval's own choices and metric\n"
+            "from lm_eval.tasks.crows_pairs.utils import doc_to_choice, process_results  # noqa: F401\n"
         )
-        return
-    (folder / "utils.py").write_text(
-        "# lm-eval's own choices and metric\n"
-        "from lm_eval.tasks.crows_pairs.utils import doc_to_choice, process_results  # noqa: F401\n"
+    head = (
+        f"task: {TASKS[probe]}\n"
+        "dataset_path: json\n"
+        f"dataset_kwargs: {{data_files: {{test: {items_path}}}}}\n"
+        "test_split: test\n"
+        "output_type: multiple_choice\n"
     )
-    (folder / "crows_pairs.yaml").write_text(
-        textwrap.dedent(
-            f"""\
-            task: {TASKS["crows_pairs"]}
-            dataset_path: json
-            dataset_kwargs:
-              data_files:
-                test: {items_path}
-            test_split: test
-            output_type: multiple_choice
-            doc_to_text: ""
-            doc_to_target: 0
-            doc_to_choice: !function utils.doc_to_choice
-            target_delimiter: ""
-            process_results: !function utils.process_results
-            metric_list:
-              - metric: likelihood_diff
-                aggregation: mean
-                higher_is_better: false
-              - metric: pct_stereotype
-                aggregation: mean
-                higher_is_better: false
-            metadata:
-              version: 1.0
-            """
-        )
-    )
+    body = textwrap.dedent(TASK_BODIES[probe])
+    (folder / f"{probe}.yaml").write_text(head + body + "metadata: {version: 1.0}\n")
 
 
 def lm_eval_run(lm: Any, task_dir: Path, probe: str, batch_size: int, items: list[Any], lengths: Any) -> list[Any]:

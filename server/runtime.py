@@ -26,6 +26,9 @@ from trustwatch.server.variants import VariantRegistry
 
 log = logging.getLogger("trustwatch.runtime")
 
+MAX_CAPACITY_WARNINGS = 3
+"""More start-up notes of rules whose groups are too small than this are summed up in one warning."""
+
 
 def generation_settings(config: RunConfig) -> dict[str, ProbeSettings]:
     """Each probe kind's settings: its defaults overridden by the config's ``generation`` mapping."""
@@ -106,8 +109,16 @@ def build_runtime(
     items = collect_items(config.probes, config.source)
     if require_items and not items:
         raise ConfigError(f"{config.source}: the probe sources gave no items")
-    for note in capacity_notes(policy, group_sizes(items)):
-        log.warning("%s", note)
+    notes = capacity_notes(policy, group_sizes(items))
+    if len(notes) > MAX_CAPACITY_WARNINGS:  # small probe sets (the built-in packs): one line, details at INFO
+        log.warning("%s: %d rules need more items per group than the probe sets hold (first: %s); their rows "
+                    "stay insufficient and the verdict cannot PASS: lower min_items or add items",
+                    policy.source, len(notes), notes[0].split(": rule ", 1)[-1].split(" needs", 1)[0])
+        for note in notes:
+            log.info("%s", note)
+    else:
+        for note in notes:
+            log.warning("%s", note)
     scorer = create_scorer(config.scorer["name"], **{k: v for k, v in config.scorer.items() if k != "name"})
     store = Store(store_path, on_corrupt=on_corrupt)
     try:

@@ -115,6 +115,8 @@ class Forwarder:
                 client, _ = self._listener.accept()
             except TimeoutError:
                 continue
+            except OSError:  # closed under us (close())
+                return
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port))
             except OSError:

@@ -48,6 +48,12 @@ from trustwatch.server.variants import Variant
 
 log = logging.getLogger("trustwatch.replay")
 
+RUN_CHUNK = 256
+"""Requests per backend call when nothing else waits for the backend (``trustwatch run``, idle
+replay): the backend sorts them by length and packs them into its own batches, so a larger
+call pads less (CrowS-Pairs, 200 pairs at batch 8: 23 pairs/s in calls of 32, 29 in calls of 512).
+"""
+
 
 class ReplayStopped(TrustwatchError):
     """The engine was told to stop (``stopping``) between two backend chunks; nothing of the
@@ -91,7 +97,7 @@ class ReplayEngine:
         scorer: Any,
         settings: dict[str, ProbeSettings] | ProbeSettings | None = None,
         observer: ReplayObserver | None = None,
-        chunk_size: int = 32,
+        chunk_size: int = RUN_CHUNK,
         max_item_attempts: int = 3,
         stopping: Callable[[], bool] = lambda: False,
         idle_chunk_size: int | None = None,

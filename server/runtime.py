@@ -20,7 +20,7 @@ from trustwatch.probes.kinds import PROBE_KINDS, ProbeSettings
 from trustwatch.server.config import ConfigError, RunConfig
 from trustwatch.server.probe_sources import collect_items
 from trustwatch.server.producers import producer_fingerprints
-from trustwatch.server.replay import ReplayEngine, ReplayObserver
+from trustwatch.server.replay import RUN_CHUNK, ReplayEngine, ReplayObserver
 from trustwatch.server.store import OnCorrupt, ProducerChange, Store
 from trustwatch.server.variants import VariantRegistry
 
@@ -91,7 +91,7 @@ def build_runtime(
     progress: bool = False,
     replay_share: float = 1.0,
     observer: ReplayObserver | None = None,
-    chunk_size: int = 32,
+    chunk_size: int = RUN_CHUNK,
     idle_chunk_size: int | None = None,
     require_items: bool = False,
     on_corrupt: OnCorrupt = "fail",

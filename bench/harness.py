@@ -76,6 +76,27 @@ def interleaved(contenders: dict[str, Callable[[], T]], repeats: int) -> dict[st
     return out
 
 
+LM_EVAL_DEFAULT_BATCH = 1
+"""lm-evaluation-harness's default batch size: a row of its own in a table, never the denominator."""
+SWEEP_SIZES = (1, 8, 32, 64)
+"""The batch sizes a benchmark tries for each contender before timing it at its best."""
+
+
+def sweep_batch_sizes(
+    contenders: dict[str, Callable[[int], Callable[[], object]]], sizes: Sequence[int], items: int
+) -> tuple[list[list[Any]], dict[str, int]]:
+    """Each contender once at every batch size (``contenders[name](size)`` gives the run over
+    ``items`` items): the sweep's table rows and each contender's best size (most items/s)."""
+    rows: list[list[Any]] = []
+    rates: dict[str, dict[int, float]] = {name: {} for name in contenders}
+    for size in sizes:
+        for name, at in contenders.items():
+            _, seconds = timed(at(size))
+            rates[name][size] = items / seconds
+            rows.append([name, size, items, seconds, items / seconds])
+    return rows, {name: max(by_size, key=by_size.__getitem__) for name, by_size in rates.items()}
+
+
 def peak_rss_mb() -> float:
     """The process's peak resident memory so far (ru_maxrss, KiB on Linux), in MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -58,8 +58,6 @@ log = logging.getLogger("trustwatch.service")
 
 RETRY_LOAD_SECONDS = 30.0
 """How often a served variant that failed to load is tried again."""
-REPLAY_IDLE_CHUNK = RUN_CHUNK
-"""Requests per replay backend call while no live traffic is present: what ``trustwatch run`` uses."""
 STORE_RETRY_MAX_SECONDS = 30.0
 """The longest wait between two checks of a store that cannot be written."""
 REPORT_RETRY_SECONDS = 30.0
@@ -101,7 +99,7 @@ class ServiceCore:
                 config.run, config.store_path, progress=progress, replay_share=config.replay.max_backend_share,
                 # Small replay chunks while live traffic is present (a live request waits for one
                 # chunk at most); with none, full ones, as `trustwatch run` batches.
-                observer=self.exporter, chunk_size=8, idle_chunk_size=REPLAY_IDLE_CHUNK,
+                observer=self.exporter, chunk_size=8, idle_chunk_size=RUN_CHUNK,
                 on_corrupt=config.store_on_corrupt,
             )
         except StoreCorruptError as error:

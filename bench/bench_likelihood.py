@@ -181,7 +181,7 @@ def forwarded_positions(backend: Any, items: list[Any]) -> int:
         kind = PROBE_KINDS[item.probe]
         requests.extend(kind.render(item, kind.default_settings))
     encoded = [backend._encode_pair(i, r) for i, r in enumerate(requests)]
-    return sum(len(row.tokens) for row in pack([e.tokens for e in encoded], max_nodes=backend.max_length))
+    return sum(len(row.tokens) for row in pack([e.tokens for e in encoded], max_nodes=backend.pack_nodes))
 
 
 def shared_prefix_share(backend: Any, items: list[Any]) -> float:

@@ -65,7 +65,7 @@ def run_kind(backend: Any, name: str, limit: int, settings: Any) -> tuple[int, i
     if kind.request == "loglikelihood":
         backend.loglikelihood(requests[:2])  # warm-up
         encoded = [backend._encode_pair(i, r).tokens for i, r in enumerate(requests)]
-        tokens = sum(len(row.tokens) for row in pack(encoded, max_nodes=backend.max_length))
+        tokens = sum(len(row.tokens) for row in pack(encoded, max_nodes=backend.pack_nodes))
         start = time.perf_counter()
         backend.loglikelihood(requests)
         return len(items), tokens, time.perf_counter() - start

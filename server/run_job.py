@@ -24,6 +24,7 @@ from trustwatch.server.config import ConfigError, RunConfig
 from trustwatch.server.replay import SliceResult
 from trustwatch.server.runtime import Runtime, build_runtime
 from trustwatch.server.store import Store
+from trustwatch.server.summaries import PROGRESS_SECONDS, ProbeProgress, ReplayStatus, RoundProgress
 
 STORE_NAME = "store.sqlite"
 
@@ -42,7 +43,12 @@ class RunResult:
 
 
 def check_resume(store: Store, config: RunConfig, items: list[Item]) -> None:
-    """A run directory belongs to one configuration: refuse to mix another one's outcomes in."""
+    """A run directory belongs to one configuration: refuse to mix another one's outcomes in.
+
+    The one change allowed is adding variants (the same items, generation and scorer, every stored
+    variant unchanged): the new ones are answered, the stored ones resume, so a study grows a
+    variant at a time without answering the original again.
+    """
     fingerprint = {
         "variants": [v.describe() for v in config.variants],
         "items": len(items),
@@ -50,13 +56,18 @@ def check_resume(store: Store, config: RunConfig, items: list[Item]) -> None:
         "scorer": config.scorer,
     }
     stored = store.get_meta("run")
-    if stored is None:
+    if stored is None or stored == fingerprint:
         store.set_meta("run", fingerprint)
-    elif stored != fingerprint:
-        raise ConfigError(
-            f"{store.path} holds a run with another configuration ({json.dumps(stored)}); "
-            "use a new --out directory, or the same configuration to resume"
-        )
+        return
+    same_rest = all(stored.get(key) == fingerprint[key] for key in ("items", "generation", "scorer"))
+    wanted = fingerprint["variants"]
+    if same_rest and all(variant in wanted for variant in stored.get("variants", [])):
+        store.set_meta("run", fingerprint)
+        return
+    raise ConfigError(
+        f"{store.path} holds a run with another configuration ({json.dumps(stored)}); "
+        "use a new --out directory, or the same configuration (more variants may be added) to resume"
+    )
 
 
 def run_job(
@@ -84,9 +95,19 @@ def run_job(
         ready = registry.ready()
         total = len(items) * len(ready)
         errors: Counter[str] = Counter()
+        # Without a terminal (CI, nohup, a pod's log) the bar is off: a progress line instead, every
+        # PROGRESS_SECONDS, the one ``trustwatch serve`` prints for its first round.
+        lines = RoundProgress()
+        probe_totals = Counter(item.probe for item in items)
+        next_line = time.monotonic() + PROGRESS_SECONDS
         with tqdm(total=total, initial=min(resumed, total), desc="replay", unit="answer",
                   disable=not progress) as bar:
             for start in range(0, len(items), slice_size):
+                if not progress and time.monotonic() >= next_line:
+                    next_line = time.monotonic() + PROGRESS_SECONDS
+                    line = lines.line(_status(store, [v.name for v in ready], probe_totals), time.monotonic())
+                    if line is not None:
+                        log(line)
                 result: SliceResult = runtime.engine.run_slice(ready, items[start : start + slice_size], 0)
                 errors.update(result.errors)
                 bar.update(result.items)
@@ -96,6 +117,13 @@ def run_job(
     finally:
         runtime.close()
     return RunResult(out_dir, report_json, report_html, analysis, len(items), elapsed, resumed, described)
+
+
+def _status(store: Store, variants: list[str], probe_totals: Counter[str]) -> ReplayStatus:
+    done = store.done_counts(0)
+    progress = [ProbeProgress(v, probe, done.get((v, probe), 0), n) for v in variants for probe, n in probe_totals.items()]
+    return ReplayStatus(running=True, round=0, cycles=0, last_cycle_seconds=0.0, last_error="",
+                        outcomes_stored=0, progress=progress)
 
 
 def write_report(

@@ -60,6 +60,10 @@ class FirstRoundReport:
     """False when the store already held the complete round at start-up (a restart)."""
 
 
+PROGRESS_SECONDS = 15.0
+"""How often a progress line is printed while a replay round fills (serve's first round, ``trustwatch run``)."""
+
+
 class RoundProgress:
     """The terminal's view of a replay round: items done per variant, and an ETA from the rate so far.
 

@@ -45,6 +45,13 @@ from trustwatch.server.backends.tokenization import pair_tokens, render_prompt
 
 T = TypeVar("T")
 NUCLEUS_CANDIDATES = 2048
+PACK_NODES = 256
+"""Most tokens a packed scoring row holds (prefix_packing.pack's ``max_nodes``). A row attends
+through a dense 4D tree mask, so its attention grows with the square of its length: BBQ's Age
+items, whose contexts share long template prefixes, packed dozens of items into rows of 2,077
+tokens and scored 4.9 items/s; capped at 256, 13.2 items/s (the seed-0 sample of 200, whose items
+each fit one row, 14.5 either way; /tmp timings of 2026-12-06 in bench/README.md section 1). 256
+still holds any one BBQ item's three answers together."""
 """Tokens sorted first when sampling with top-p (the full vocabulary only if their mass is short)."""
 
 
@@ -113,6 +120,7 @@ class TransformersBackend:
             if isinstance(v, int) and 0 < v < 10**9
         ]
         self.max_length = min(limits) if limits else 2048
+        self.pack_nodes = min(self.max_length, PACK_NODES)
         self.chat_template = bool(self.tokenizer.chat_template) if chat_template is None else chat_template
         if self.chat_template and not self.tokenizer.chat_template:
             raise ValueError(f"chat_template=True, but the tokenizer of {self.resolved.spec!r} has none")
@@ -193,7 +201,7 @@ class TransformersBackend:
     def loglikelihood(self, requests: Sequence[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
         encoded = [self._encode_pair(i, r) for i, r in enumerate(requests)]
         results: list[LoglikelihoodResult | None] = [None] * len(encoded)
-        rows = pack([e.tokens for e in encoded], max_nodes=self.max_length)
+        rows = pack([e.tokens for e in encoded], max_nodes=self.pack_nodes)
         for batch in self._batches(rows, lambda row: len(row.tokens), self.batch_size, "loglikelihood"):
             width = max(len(row.tokens) for row in batch)
             ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)

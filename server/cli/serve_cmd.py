@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
     from trustwatch.server.service import ServiceCore
 
-PROGRESS_SECONDS = 15.0
 """How often the terminal shows the first round's progress while it replays."""
 
 
@@ -57,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from trustwatch.server.http_endpoints import serve_http
     from trustwatch.server.service import RETRY_LOAD_SECONDS, ServiceCore
     from trustwatch.server.service_config import load_serve_config
-    from trustwatch.server.summaries import RoundProgress
+    from trustwatch.server.summaries import PROGRESS_SECONDS, RoundProgress
 
     def say(message: str) -> None:
         print(message, flush=True)

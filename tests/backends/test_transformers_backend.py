@@ -67,7 +67,7 @@ SHARED = [
 
 def test_requests_sharing_a_prefix_score_as_if_alone(tiny: TransformersBackend, tiny_model_dir: Path) -> None:
     requests = [LoglikelihoodRequest(c, x) for c, x in SHARED]
-    rows = pack([tiny._encode_pair(i, r).tokens for i, r in enumerate(requests)], max_nodes=tiny.max_length)
+    rows = pack([tiny._encode_pair(i, r).tokens for i, r in enumerate(requests)], max_nodes=tiny.pack_nodes)
     assert [len(row.members) for row in rows] == [3, 2, 1]
     for size in (1, 2, 8):
         tiny.batch_size = size
@@ -77,6 +77,27 @@ def test_requests_sharing_a_prefix_score_as_if_alone(tiny: TransformersBackend, 
             assert (result.tokens, result.is_greedy) == (tokens, greedy)
             assert result.logprob == pytest.approx(logprob, abs=1e-4)
     tiny.batch_size = 4
+
+
+def test_items_sharing_a_template_pack_into_rows_of_bounded_length(
+    tiny: TransformersBackend, tiny_model_dir: Path
+) -> None:
+    # BBQ's templated contexts share long prefixes across items: unbounded, every item of a
+    # template joined one trie row, whose dense tree mask grows with the square of its length.
+    template = "At the community meeting last week, a retired teacher and a young engineer talked about "
+    topics = ["housing", "schools", "parking", "taxes", "parks", "buses", "water", "noise", "trees", "crime"] * 4
+    requests = [LoglikelihoodRequest(f"{template}{t} {i}. Who was angry?", f" {a}")
+                for i, t in enumerate(topics) for a in ("The teacher", "The engineer", "Unknown")]
+    encoded = [tiny._encode_pair(i, r).tokens for i, r in enumerate(requests)]
+    assert sum(map(len, encoded)) > 2 * tiny.pack_nodes, "the requests must need more than one row"
+    rows = pack(encoded, max_nodes=tiny.pack_nodes)
+    assert len(rows) > 1 and all(len(row.tokens) <= tiny.pack_nodes for row in rows)
+    assert any(len(row.members) > 3 for row in rows), "items of one template still share a row"
+    results = tiny.loglikelihood(requests)
+    for request, result in zip(requests[:6] + requests[-3:], results[:6] + results[-3:], strict=True):
+        logprob, tokens, greedy = direct_logprob(tiny_model_dir, request.context, request.continuation)
+        assert (result.tokens, result.is_greedy) == (tokens, greedy)
+        assert result.logprob == pytest.approx(logprob, abs=1e-4)
 
 
 def test_trailing_context_space_scores_like_a_leading_continuation_space(tiny: TransformersBackend) -> None:

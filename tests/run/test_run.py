@@ -109,6 +109,34 @@ def test_a_run_directory_refuses_another_configuration(tiny_model_dir: Path, tmp
     assert "holds a run with another configuration" in result.stderr
 
 
+def test_a_variant_added_to_a_run_directory_is_answered_and_the_others_resume(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    config = config_for(tiny_model_dir)
+    first = tw("run", "--config", str(write_config(tmp_path, config)), "--out", str(out), "--json")
+    assert first.returncode == 0, first.stderr
+    with sqlite3.connect(out / "store.sqlite") as db:
+        kept = dict(db.execute("SELECT variant || '/' || item_id, created FROM done").fetchall())
+
+    config["variants"].append({"name": "sparse", "from": "original", "compress": {"method": "magnitude",
+                                                                               "sparsity": 0.5}})
+    second = tw("run", "--config", str(write_config(tmp_path, config)), "--out", str(out), "--json")
+    assert second.returncode == 0, second.stderr
+    payload = json.loads(second.stdout)
+    assert payload["resumed_answers"] == len(kept) == 2 * payload["items"]
+    assert set(payload["verdicts"]) == {"rtn4", "sparse"}
+    with sqlite3.connect(out / "store.sqlite") as db:
+        after = dict(db.execute("SELECT variant || '/' || item_id, created FROM done").fetchall())
+    assert all(after[key] == created for key, created in kept.items()), "the stored variants were answered again"
+    assert sum(key.startswith("sparse/") for key in after) == payload["items"]
+
+    # Changing a stored variant (not adding one) is another configuration.
+    config["variants"][1]["compress"]["bits"] = 8
+    changed = tw("run", "--config", str(write_config(tmp_path, config)), "--out", str(out), "--quiet")
+    assert changed.returncode == 2 and "holds a run with another configuration" in changed.stderr
+
+
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from trustwatch.bench import bench_detection, bench_generation, bench_limit, bench_scaling
+from trustwatch.bench import bench_detection, bench_generation, bench_limit, bench_packing, bench_scaling
+from trustwatch.server.backends.transformers_backend import PACK_NODES
 
 
 def table_rows(text: str) -> list[list[str]]:
@@ -73,3 +74,16 @@ def test_likelihood_quick_agrees_with_lm_eval(capsys: pytest.CaptureFixture[str]
     assert sum("(its best; baseline)" in r[0] for r in rows) == 2  # one per probe, the ratio's denominator
     assert {r[-1] for r in rows} == {"0"}  # no item answered differently from trustwatch
     assert "achieved:" in out and "% of this machine's float32 matmul rate" in out
+
+
+@pytest.mark.slow
+def test_packing_quick_caps_rows_and_keeps_every_answer(capsys: pytest.CaptureFixture[str]) -> None:
+    bench_packing.main(["--quick"])
+    rows = table_rows(capsys.readouterr().out)
+    assert len(rows) == 3 * 3  # three item sets x (uncapped, 128, PACK_NODES)
+    for row in rows:
+        assert row[-1] == "0", f"capping rows changed an answer: {row}"
+        if not row[0].startswith("uncapped"):
+            assert int(row[6].replace(",", "")) <= int(row[0].split()[0])
+    # BBQ's Age items share template prefixes: uncapped, they pack past PACK_NODES in one row
+    assert int(rows[0][6].replace(",", "")) > PACK_NODES

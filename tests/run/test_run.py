@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.service.harness import tiny_run_config
+from trustwatch.bench import study_report
 
 EXE = Path(sys.executable).with_name("trustwatch")
 
@@ -110,7 +111,7 @@ def test_a_run_directory_refuses_another_configuration(tiny_model_dir: Path, tmp
 
 
 def test_a_variant_added_to_a_run_directory_is_answered_and_the_others_resume(
-    tiny_model_dir: Path, tmp_path: Path
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "run"
     config = config_for(tiny_model_dir)
@@ -130,6 +131,9 @@ def test_a_variant_added_to_a_run_directory_is_answered_and_the_others_resume(
         after = dict(db.execute("SELECT variant || '/' || item_id, created FROM done").fetchall())
     assert all(after[key] == created for key, created in kept.items()), "the stored variants were answered again"
     assert sum(key.startswith("sparse/") for key in after) == payload["items"]
+    study_report.main([str(out)])  # the study's tables read the grown run's report
+    verdicts = capsys.readouterr().out.split("Overall against")[0]
+    assert "| rtn4 " in verdicts and "| sparse " in verdicts
 
     # Changing a stored variant (not adding one) is another configuration.
     config["variants"][1]["compress"]["bits"] = 8

@@ -45,14 +45,13 @@ from trustwatch.server.backends.tokenization import pair_tokens, render_prompt
 
 T = TypeVar("T")
 NUCLEUS_CANDIDATES = 2048
+"""Tokens sorted first when sampling with top-p (the full vocabulary only if their mass is short)."""
 PACK_NODES = 256
 """Most tokens a packed scoring row holds (prefix_packing.pack's ``max_nodes``). A row attends
-through a dense 4D tree mask, so its attention grows with the square of its length: BBQ's Age
-items, whose contexts share long template prefixes, packed dozens of items into rows of 2,077
-tokens and scored 4.9 items/s; capped at 256, 13.2 items/s (the seed-0 sample of 200, whose items
-each fit one row, 14.5 either way; /tmp timings of 2026-12-06 in bench/README.md section 1). 256
-still holds any one BBQ item's three answers together."""
-"""Tokens sorted first when sampling with top-p (the full vocabulary only if their mass is short)."""
+through a dense 4D tree mask, whose cost grows with the square of the row's length. BBQ's Age
+items share long template prefixes across items: uncapped, dozens of them joined one row of
+2,077 tokens; capped, they score about 3x as fast, and any one BBQ item's three answers still
+share a row (``bench/bench_packing.py``, bench/README.md section 9)."""
 
 
 @dataclass

@@ -10,7 +10,7 @@ import torch
 
 from trustwatch.common.requests import GenerateRequest, LoglikelihoodRequest
 from trustwatch.server.backends.prefix_packing import pack
-from trustwatch.server.backends.transformers_backend import TransformersBackend, nucleus
+from trustwatch.server.backends.transformers_backend import TransformersBackend, _token_chooser, nucleus
 
 from .direct import direct_logprob
 
@@ -212,3 +212,32 @@ def test_nucleus_is_the_smallest_set_reaching_top_p(scale: float, top_p: float) 
     assert tokens.tolist() == order[:size].tolist()
     assert torch.equal(kept, ranked[:size])
     assert float(kept.sum()) >= top_p - 1e-6 and float(kept[:-1].sum()) < top_p
+
+
+def test_sampling_draws_from_the_nucleus_in_proportion() -> None:
+    logits = torch.log(torch.tensor([0.5, 0.25, 0.15, 0.06, 0.04]))
+    counts = torch.zeros(5)
+    draws = 6000
+    for seed in range(draws):
+        chooser = _token_chooser(GenerateRequest("x", temperature=1.0, top_p=0.85, seed=seed))
+        counts[chooser(logits)] += 1
+    # nucleus at 0.85: the first three tokens (0.5 + 0.25 < 0.85 <= 0.9), renormalised
+    assert counts[3:].sum() == 0
+    expected = torch.tensor([0.5, 0.25, 0.15]) / 0.9
+    assert torch.allclose(counts[:3] / draws, expected, atol=0.02)
+
+
+def test_one_seed_gives_two_nearly_equal_models_the_same_tokens() -> None:
+    # Coupled sampling: the random numbers belong to token ids, so a small change of the
+    # distribution (a near-lossless variant) rarely changes the token drawn.
+    generator = torch.Generator().manual_seed(0)
+    same = steps = 0
+    for seed in range(200):
+        a = _token_chooser(GenerateRequest("x", temperature=1.0, top_p=0.9, seed=seed))
+        b = _token_chooser(GenerateRequest("x", temperature=1.0, top_p=0.9, seed=seed))
+        for _ in range(5):
+            logits = torch.randn(4000, generator=generator) * 3
+            nearby = logits + torch.randn(4000, generator=generator) * 0.01
+            same += a(logits) == b(nearby)
+            steps += 1
+    assert same / steps > 0.9

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import pytest
 
-from trustwatch.bench import bench_detection, bench_generation, bench_limit, bench_packing, bench_scaling
+from trustwatch.bench import (
+    bench_coupling,
+    bench_detection,
+    bench_generation,
+    bench_limit,
+    bench_packing,
+    bench_scaling,
+)
 from trustwatch.server.backends.transformers_backend import PACK_NODES
 
 
@@ -87,3 +94,12 @@ def test_packing_quick_caps_rows_and_keeps_every_answer(capsys: pytest.CaptureFi
             assert int(row[6].replace(",", "")) <= int(row[0].split()[0])
     # BBQ's Age items share template prefixes: uncapped, they pack past PACK_NODES in one row
     assert int(rows[0][6].replace(",", "")) > PACK_NODES
+
+
+@pytest.mark.slow
+def test_coupling_quick_shares_most_leading_tokens(capsys: pytest.CaptureFixture[str]) -> None:
+    bench_coupling.main(["--quick"])
+    [[samples, identical, _, shared]] = table_rows(capsys.readouterr().out)
+    assert int(samples) == 8 and 0 <= int(identical) <= 8
+    # the same seeds give the 8-bit variant the original's random numbers: ranked draws shared ~3%
+    assert float(shared) > 25

@@ -26,10 +26,15 @@ from trustwatch.bench.harness import print_table
 OVERALL = "all"
 
 
+def _rows(gate: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every counted row of a verdict (``rows``); a FAIL's ``reasons`` list only the rows that decided it."""
+    return gate.get("rows") or gate["reasons"]
+
+
 def verdict_rows(report: dict[str, Any]) -> list[list[Any]]:
     rows = []
     for gate in report["gate"]:
-        statuses = Counter(reason["status"] for reason in gate["reasons"])
+        statuses = Counter(row["status"] for row in _rows(gate))
         rows.append([gate["candidate"], gate["verdict"], "yes" if gate["degenerate"] else "no",
                      ", ".join(f"{n} {status}" for status, n in sorted(statuses.items()))])
     return rows
@@ -40,8 +45,8 @@ def spread_rows(report: dict[str, Any]) -> list[list[Any]]:
     rows = []
     for gate in report["gate"]:
         by_rule: dict[str, list[dict[str, Any]]] = {}
-        for reason in gate["reasons"]:
-            by_rule.setdefault(reason["rule"], []).append(reason)
+        for row in _rows(gate):
+            by_rule.setdefault(row["rule"], []).append(row)
         for rule, reasons in by_rule.items():
             overall = next((r for r in reasons if r["group"] == OVERALL), None)
             groups = [r for r in reasons if r["group"] != OVERALL and r["divergence"]["n_items"]]
@@ -65,7 +70,7 @@ def spread_rows(report: dict[str, Any]) -> list[list[Any]]:
 def deciding_rows(report: dict[str, Any]) -> list[list[Any]]:
     rows = []
     for gate in report["gate"]:
-        for reason in gate["reasons"]:
+        for reason in _rows(gate):
             if reason["status"] == "pass":
                 continue
             d = reason["divergence"] or {}

@@ -49,6 +49,13 @@ def check_generation(max_new_tokens: int, temperature: float, top_p: float, seed
             raise InputError(f"stop[{i}] is empty: a stop string must have at least one character")
 
 
+TRANSFORMERS_SAMPLER = "token-id race"
+"""How the transformers backend turns a request's seed into tokens (``_token_chooser``): one
+uniform number per token id per step, ``argmax p / -log u`` over the nucleus. Samples drawn
+under another scheme are not coupled with these, so it is part of a generation probe's producer
+(``server/producers.py``): a store's samples from before start afresh instead of being paired
+with new ones. Change it whenever the draw changes."""
+
 @dataclass(frozen=True)
 class LoglikelihoodRequest:
     """Score ``continuation`` given ``context``: log P(continuation | context)."""

@@ -16,6 +16,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from trustwatch.common.requests import TRANSFORMERS_SAMPLER
 from trustwatch.probes.items import Item
 from trustwatch.probes.kinds import PROBE_KINDS, ProbeSettings
 from trustwatch.server.config import RunConfig
@@ -52,7 +53,7 @@ def producer_fingerprints(
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """The fingerprint of each (variant, probe) the config replays: ``variant`` (its definition),
     ``items`` (the probe's item digest), ``generation`` and ``scorer`` (null where the probe does
-    not use them)."""
+    not use them), and ``sampler`` for a generation probe the transformers backend samples."""
     by_probe: dict[str, list[Item]] = {}
     for item in items:
         by_probe.setdefault(item.probe, []).append(item)
@@ -67,4 +68,7 @@ def producer_fingerprints(
                 "generation": settings[probe].to_json() if kind.request == "generate" else None,
                 "scorer": config.scorer if kind.needs_scores else None,
             }
+            if kind.request == "generate" and variant.backend == "transformers":
+                # Only here, so that the producers of every other (variant, probe) keep their keys.
+                out[(variant.name, probe)]["sampler"] = TRANSFORMERS_SAMPLER
     return out

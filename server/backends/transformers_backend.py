@@ -339,7 +339,9 @@ def _token_chooser(request: GenerateRequest) -> Callable[[torch.Tensor], int]:
     distributions barely differ they pick the same token (coupled sampling). A draw by rank within
     the sorted nucleus (``torch.multinomial``) gives a near-tied token another number whenever a
     variant reorders the tail: the embedded model's 8-bit RTN variant then matched the original
-    on none of 64 toxicity samples, and on 26 with the race (``bench/bench_coupling.py``).
+    on none of 64 toxicity samples, and on 26 with the race (``bench/bench_coupling.py``). The
+    scheme's name, ``common.requests.TRANSFORMERS_SAMPLER``, is part of a generation probe's
+    producer: change it with the draw.
     """
     if request.temperature == 0:
         return lambda logits: int(logits.argmax())

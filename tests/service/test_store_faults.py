@@ -212,3 +212,9 @@ def test_the_producer_of_a_probe_changes_with_its_items_and_settings() -> None:
     assert {key for key in base if base[key] != changed[key]} == {key for key in base if key[0] == "q"}
     changed = keys(2, 2, 4)
     assert all(base[key]["items"] != changed[key]["items"] for key in base)
+    # The transformers backend's sampler is part of a generation probe's producer only: samples
+    # of an earlier draw start afresh, every likelihood answer is kept.
+    sampled = {key for key, value in base.items() if "sampler" in value}
+    assert sampled == {(v, p) for v in "oq" for p in ("toxicity", "stereotype_agreement")}
+    assert all(set(value) == {"variant", "items", "generation", "scorer"} for key, value in base.items()
+               if key not in sampled)

@@ -21,11 +21,16 @@ MAY_BE_EMPTY_ALERTS = "alert "
 
 def _policy_testing_every_row(path: Path) -> Path:
     """The default policy with min_items 1, so that four items per probe make tested rows (and
-    trustwatch_divergence_fdr_lower has samples)."""
+    trustwatch_divergence_fdr_lower has samples), and tolerance 0 on the safety rules, so that
+    every row whose upper bound is above 0 exceeds its tolerance (the dashboard's "groups whose
+    upper bound exceeds the tolerance" has rows to show: with coupled sampling the tiny model's
+    rtn4 samples what the original samples, and its generation rows sit at 0)."""
     policy = yaml.safe_load((ROOT / "monitors" / "default_policy.yaml").read_text())
     policy["defaults"]["min_items"] = 1
     for rule in policy["rules"]:
         rule["min_items"] = 1
+        if not rule.get("utility"):
+            rule["tolerance"] = 0.0
     path.write_text(yaml.safe_dump(policy))
     return path
 

@@ -123,7 +123,7 @@ def test_a_request_the_backend_refuses_fails_only_its_own_call(served: Served) -
     model's 256 positions: its call gets the backend's error, the calls batched with it their answers."""
     stub = served.stub()
     fell_back = False
-    for _ in range(3):
+    for _ in range(8):  # the batch forms by timing: a loaded machine may need a few tries
         valid = [
             (lambda n=n: stub.Score(pb.ScoreRequest(variant="original", context=f"Hello {n}",
                                                     continuation=" world"), timeout=120))

@@ -85,7 +85,6 @@ def run_job(
                             check_store=check_resume)
     store, items, registry = runtime.store, runtime.items, runtime.registry
     try:
-        resumed = sum(len(store.done_items(v.name, 0)) for v in config.variants)
         log(f"loading {len(config.variants)} variants")
         registry.load_all(on_loaded=lambda v: log(f"  {v.name}: {v.state} {v.reason}".rstrip()))
         failed = [f"{v.name}: {v.reason}" for v in registry if v.state != "ready"]
@@ -93,6 +92,9 @@ def run_job(
             # A one-shot comparison with a missing variant would answer another question than asked.
             raise ConfigError("variants failed to load: " + "; ".join(failed))
         ready = registry.ready()
+        # A resumed run whose served model changed starts that variant afresh (logged as a warning).
+        runtime.check_served(ready, ask=False)
+        resumed = sum(len(store.done_items(v.name, 0)) for v in config.variants)
         total = len(items) * len(ready)
         errors: Counter[str] = Counter()
         # Without a terminal (CI, nohup, a pod's log) the bar is off: a progress line instead, every

@@ -62,6 +62,9 @@ STORE_RETRY_MAX_SECONDS = 30.0
 """The longest wait between two checks of a store that cannot be written."""
 REPORT_RETRY_SECONDS = 30.0
 """How long after a failed write of the first-round report it is tried again."""
+SERVED_CHECK_SECONDS = 10.0
+"""How often the served variants' servers are asked what they serve while replay waits (between
+rounds, or stopped); a replay cycle asks at its start and after its slice."""
 
 
 class UnknownVariantError(NotFoundError, KeyError):
@@ -144,6 +147,8 @@ class ServiceCore:
         self._first_round_reported = False
         self._tried: dict[str, float] = {}
         """When each variant was last loaded or tried (monotonic seconds)."""
+        self._served_checked = time.monotonic()
+        """When the served variants' servers were last asked what they serve (monotonic seconds)."""
         self._publish()
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -166,6 +171,7 @@ class ServiceCore:
     def _load(self) -> None:
         self.registry.load_all(on_loaded=lambda _: self._publish())
         self._tried = {v.name: time.monotonic() for v in self.registry}
+        self._bind_served(ask=False)  # what each server said at load
         baseline = self.registry[self.baseline]
         if baseline.state != "ready":
             self.readiness.set(BASELINE, f"baseline {self.baseline!r} failed to load: {baseline.reason}")
@@ -179,6 +185,7 @@ class ServiceCore:
         while not self._stop.is_set():
             self._retry_served_variants()
             if not self.replay.running:
+                self._bind_served(every=SERVED_CHECK_SECONDS)
                 self.replay.wake.wait(1.0)
                 self.replay.wake.clear()
                 continue
@@ -253,7 +260,30 @@ class ServiceCore:
                 log.info("variant %s loaded on a retry (%s)", variant.name, variant.config.describe())
                 if variant.name == self.baseline:
                     self.readiness.clear(BASELINE)
-                self._publish()
+                self._publish()  # the next replay cycle asks what it serves, before it asks it anything
+
+    def _check_served(self, every: float = 0.0, ask: bool = True) -> bool:
+        """Ask each ready served variant's server what it serves (at most once per ``every`` seconds);
+        a variant whose model changed starts its outcomes afresh (:meth:`Runtime.check_served`) and the
+        statistics are recomputed at once, without the model served before. True when one changed.
+        A store that cannot be written raises :class:`StoreWriteError`: nothing is bound anew then,
+        and the next check tries again."""
+        now = time.monotonic()
+        if now - self._served_checked < every:
+            return False
+        self._served_checked = now
+        if not self.runtime.check_served(self.registry.ready(), ask=ask):
+            return False
+        self._recompute()
+        return True
+
+    def _bind_served(self, every: float = 0.0, ask: bool = True) -> None:
+        """:meth:`_check_served` outside a replay cycle: a store that cannot be written is logged
+        (replay's own outage handling takes over when it writes), not raised."""
+        try:
+            self._check_served(every, ask)
+        except StoreWriteError as error:
+            log.warning("could not bind the served variants' producers (trying again at the next check): %s", error)
 
     def begin_drain(self) -> None:
         """Stop taking work, at once: readiness turns false (:attr:`stopping`), ``WatchGate`` streams
@@ -383,14 +413,14 @@ class ServiceCore:
             # once per round number, here in the replay thread, whoever moved the round
             self.store.apply_retention(self.config.retention_rounds)
             self._retained_round = self.replay.round
+        self._check_served()
         items = self.next_slice()
         if not items:
             if not self.config.replay.continuous:
                 self.replay.running = False
                 return 0
-            if self._stop.wait(self.config.replay.round_pause_seconds):
-                return 0
-            self._advance_round()
+            if self._pause_round():
+                self._advance_round()
             return 0
         began = time.perf_counter()
         result = self.engine.run_slice(self.registry.ready(), items, self.replay.round)
@@ -398,10 +428,23 @@ class ServiceCore:
         self.replay.cycles += 1
         self.replay.last_cycle_seconds = time.perf_counter() - began
         self.exporter.cycle(self.replay.last_cycle_seconds)
-        self._recompute()
+        # A model swapped in during the slice may have answered under the producer of the one before:
+        # those answers go uncounted with it, before any statistic reads them.
+        if not self._check_served():
+            self._recompute()
         if self.config.replay.pause_seconds:
             self._stop.wait(self.config.replay.pause_seconds)
         return result.items
+
+    def _pause_round(self) -> bool:
+        """Wait ``replay.round_pause_seconds`` between two rounds, asking the served variants' servers
+        every ``SERVED_CHECK_SECONDS``; False when the service stops or a served model changed (its
+        variant has the round to answer again, at once)."""
+        deadline = time.monotonic() + self.config.replay.round_pause_seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self._stop.wait(min(left, SERVED_CHECK_SECONDS)) or self._check_served(every=SERVED_CHECK_SECONDS):
+                return False
+        return True
 
     def replay_progress(self) -> list[ProbeProgress]:
         counts = self.store.done_counts(self.replay.round)

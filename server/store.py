@@ -175,6 +175,13 @@ class ItemRecord:
     """Rows with ``sample``, ``prompt``, ``text``, ``score`` (may be None)."""
 
 
+def _made_by(fingerprint: Mapping[str, Any]) -> str:
+    """What made a producer's rows, apart from the probe: the variant's definition and, for a served
+    variant, the served model (absent for the others, and in fingerprints from before it was kept)."""
+    made = {key: fingerprint[key] for key in ("variant", "served_model") if key in fingerprint}
+    return json.dumps(made, sort_keys=True, default=str)
+
+
 @dataclass(frozen=True)
 class ProducerChange:
     """A (variant, probe) whose producer is new while the store holds rows of an earlier one."""
@@ -354,22 +361,21 @@ class Store:
     def _bind_other_probes(self, db: sqlite3.Connection, fingerprints: Mapping[tuple[str, str], Mapping[str, Any]],
                            ids: dict[tuple[str, str], int]) -> None:
         """Probes the config does not replay keep the rows a variant of the same definition (the
-        fingerprint's ``variant``) made: nothing new is asked of them, so nothing is mixed."""
-        definitions = {variant: json.dumps(f["variant"], sort_keys=True, default=str)
-                       for (variant, _), f in fingerprints.items() if "variant" in f}
+        fingerprint's ``variant``, and ``served_model`` where it has one) made: nothing new is asked
+        of them, so nothing is mixed."""
+        definitions = {variant: _made_by(f) for (variant, _), f in fingerprints.items() if "variant" in f}
         for variant, definition in definitions.items():
             kept: dict[str, int] = {}
             for id_, probe, text in db.execute(
                 "SELECT id, probe, fingerprint FROM producers WHERE variant = ? ORDER BY id", (variant,)
             ).fetchall():
-                if (variant, probe) not in ids and json.dumps(json.loads(text).get("variant"), sort_keys=True,
-                                                              default=str) == definition:
+                if (variant, probe) not in ids and _made_by(json.loads(text)) == definition:
                     kept[probe] = int(id_)  # the newest of that definition
             for (probe,) in db.execute("SELECT DISTINCT probe FROM done WHERE producer = 0 AND variant = ?",
                                        (variant,)).fetchall():
                 if (variant, probe) in ids or probe in kept:
                     continue
-                fingerprint = {"variant": json.loads(definition), "items": None, "generation": None, "scorer": None}
+                fingerprint = {**json.loads(definition), "items": None, "generation": None, "scorer": None}
                 cursor = db.execute(
                     "INSERT INTO producers (variant, probe, fingerprint, created) VALUES (?, ?, ?, ?)",
                     (variant, probe, json.dumps(fingerprint, sort_keys=True, default=str), time.time()),
@@ -379,6 +385,15 @@ class Store:
                     db.execute(f"UPDATE {table} SET producer = ? WHERE producer = 0 AND variant = ? AND probe = ?",
                                (kept[probe], variant, probe))
             ids.update({(variant, probe): id_ for probe, id_ in kept.items()})
+
+    def bound_fingerprints(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """The fingerprint of each bound (variant, probe): of the last config bound, in a store just opened."""
+        if not self._ids:
+            return {}
+        with self._reading() as db:
+            rows = db.execute(f"SELECT variant, probe, fingerprint FROM producers WHERE id IN "
+                              f"({','.join(str(i) for i in sorted(self._ids.values()))})").fetchall()
+        return {(variant, probe): json.loads(text) for variant, probe, text in rows}
 
     def _load_bound(self) -> None:
         """The producers of the last bound config, so that a store opened without one reads the same rows."""

@@ -8,7 +8,12 @@ the variant's ``model:``, where given, names a local tokenizer folder, else the 
 ``/tokenize`` (vLLM's) tokenizes. Either way the server is sent token ids, the same sequences
 the local backends score (``tokenization.py``), wrapped in the chat template where they wrap it.
 
-- At start: ``/v1/models`` must list ``model`` (another served name is refused, by name); a
+- At start: ``/v1/models`` must list ``model`` (another served name is refused, by name), and its
+  entry says which model the server serves under that name (``served_model``: the entry's
+  ``root``, ``parent``, ``max_model_len``, ``meta`` where listed, :data:`SERVED_MODEL_FIELDS`);
+  that served model is part of the variant's producer (``server/producers.py``), and
+  ``trustwatch serve`` reads it again as it replays (:meth:`OpenAIBackend.read_served_model`), so
+  that a model swapped in behind the same URL and name starts afresh; a
   local tokenizer must tokenize as the server does (``/tokenize``, else the echoed tokens);
   the log-probability mode is found: ``prompt_logprobs: 1`` (vLLM: for every prompt position
   after the first, ``{token_id: {logprob, rank}}`` holding the prompt's own token), else the
@@ -53,6 +58,13 @@ from trustwatch.server.backends.tokenization import pair_tokens, render_prompt
 
 log = logging.getLogger(__name__)
 _CHECK_TEXT = "The quick brown fox jumps over the lazy dog."
+
+SERVED_MODEL_FIELDS = ("root", "parent", "max_model_len", "meta")
+"""The fields of a ``/v1/models`` entry that say which model a server serves under a name, where it
+lists them: ``root`` (vLLM, SGLang: the model path or id it loaded), ``parent`` (vLLM: a LoRA
+adapter's base), ``max_model_len`` (vLLM, SGLang), ``meta`` (llama.cpp: parameters, size, vocabulary).
+``created`` is left out: vLLM stamps it with the time of the request; so is ``permission`` (a fresh
+id per request) and ``owned_by`` (the server's name, not the model's)."""
 
 
 class ServerError(UnavailableError):
@@ -110,6 +122,9 @@ class OpenAIBackend:
         self.tokenizer: Any = None
         self.unsupported: dict[str, str] = {}
         """Request kinds this server cannot answer, with the reason (found at start)."""
+        self.served_model: dict[str, Any] = {}
+        """What the server says it serves under ``model`` (:data:`SERVED_MODEL_FIELDS`), read at start;
+        ``trustwatch serve`` reads it again (:meth:`read_served_model`) as it replays."""
         try:
             self._check_model()
             self._set_tokenizer(tokenizer, chat_template, progress)
@@ -122,12 +137,22 @@ class OpenAIBackend:
     # -- set-up ----------------------------------------------------------------------------------
 
     def _check_model(self) -> None:
-        served = [m.get("id") for m in self._call("GET", f"{self.api_url}/models").get("data", [])]
-        if self.model not in served:
+        self.served_model = self.read_served_model(retries=self.retries)
+
+    def read_served_model(self, retries: int = 0) -> dict[str, Any]:
+        """The served model's identity as ``/v1/models`` lists it now: the fields of
+        :data:`SERVED_MODEL_FIELDS` its entry holds (an empty mapping for a server that lists none).
+        :class:`ServerError` when the server cannot be reached (after ``retries``), ValueError when
+        it no longer lists ``model``."""
+        listed = self._call("GET", f"{self.api_url}/models", retries=retries).get("data", [])
+        entries = [m for m in listed if isinstance(m, dict)]
+        entry = next((m for m in entries if m.get("id") == self.model), None)
+        if entry is None:
             raise ValueError(
-                f"openai backend: {self.api_url} serves {', '.join(map(str, served)) or 'no model'}, "
+                f"openai backend: {self.api_url} serves {', '.join(str(m.get('id')) for m in entries) or 'no model'}, "
                 f"not {self.model!r} (set options.model to the served name)"
             )
+        return {key: entry[key] for key in SERVED_MODEL_FIELDS if entry.get(key) is not None}
 
     def _set_tokenizer(self, spec: str | None, chat_template: bool | None, progress: bool) -> None:
         """A local tokenizer folder when the variant's ``model`` names one, else the server's ``/tokenize``."""
@@ -206,7 +231,11 @@ class OpenAIBackend:
 
     # -- HTTP --------------------------------------------------------------------------------------
 
-    def _call(self, method: str, url: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _call(self, method: str, url: str, body: dict[str, Any] | None = None,
+              retries: int | None = None) -> dict[str, Any]:
+        """The JSON object the server answers; ``retries`` (default: the option) on transport errors, 429, 5xx."""
+        retries = self.retries if retries is None else retries
+
         def once() -> dict[str, Any]:
             response = self.client.request(method, url, json=body)
             response.raise_for_status()
@@ -220,7 +249,7 @@ class OpenAIBackend:
 
         try:
             for attempt in Retrying(
-                stop=stop_after_attempt(self.retries + 1),
+                stop=stop_after_attempt(retries + 1),
                 wait=wait_exponential(multiplier=0.5, max=8),
                 retry=retry_if_exception(_retryable),
                 reraise=True,
@@ -233,7 +262,7 @@ class OpenAIBackend:
         except httpx.HTTPError as error:
             raise ServerError(
                 f"{url}: {type(error).__name__}: {error or 'no answer'} "
-                f"(after {self.retries + 1} attempt(s))"
+                f"(after {retries + 1} attempt(s))"
             ) from error
         raise AssertionError("unreachable")
 

@@ -218,3 +218,56 @@ def test_the_producer_of_a_probe_changes_with_its_items_and_settings() -> None:
     assert sampled == {(v, p) for v in "oq" for p in ("toxicity", "stereotype_agreement")}
     assert all(set(value) == {"variant", "items", "generation", "scorer"} for key, value in base.items()
                if key not in sampled)
+
+
+def test_the_served_model_is_part_of_a_served_variants_producer(tmp_path: Path) -> None:
+    """A canary redeployed behind the same URL and served name: the model its server lists
+    (``/v1/models``: root, max_model_len ...) keys its producer, and only an openai variant's."""
+    from trustwatch.server.config import parse_config
+    from trustwatch.server.probe_sources import collect_items
+    from trustwatch.server.producers import bound_served_models, producer_fingerprints
+    from trustwatch.server.runtime import generation_settings
+
+    config = parse_config({
+        "baseline": "o", "probes": [{"builtin": "crows_pairs", "limit": 3}],
+        "variants": [{"name": "o", "model": "embedded:smollm2-135m"},
+                     {"name": "canary", "backend": "openai",
+                      "options": {"base_url": "http://model-server-canary:8000/v1", "model": "llm"}}],
+    }, "<test>", Path.cwd())
+    settings, items = generation_settings(config), collect_items(config.probes)
+    a = {"root": "/models/original", "max_model_len": 2048}
+    b = {"root": "/models/gptq-w4", "max_model_len": 2048}
+
+    def keys(served: dict | None) -> dict:
+        return producer_fingerprints(config, settings, items, served)
+
+    unknown, first, second = keys(None), keys({"canary": a, "o": b}), keys({"canary": b})
+    key = ("canary", "crows_pairs")
+    assert "served_model" not in unknown[key], "not asked yet: no served model in the producer"
+    assert first[key]["served_model"] == a and second[key]["served_model"] == b
+    assert first[key] != second[key], "two served models, two producers"
+    assert unknown[("o", "crows_pairs")] == first[("o", "crows_pairs")] == second[("o", "crows_pairs")]
+    assert "served_model" not in first[("o", "crows_pairs")], "a hosted variant's producer keeps its key"
+
+    path = tmp_path / "s.sqlite"
+    store = Store(path)
+    assert store.bind(first) == []
+    store.record("o", 0, [record("a", 1.0)])
+    store.record("canary", 0, [record("a", 0.0), record("b", 0.0)])
+    [change] = store.bind(second)  # the canary pod replaced: same URL and name, another model
+    assert (change.variant, change.probe, change.changed) == ("canary", "crows_pairs", ["served_model"])
+    assert values(store) == {("o", "a"): 1.0}, "the model served before is not counted"
+    assert store.done_items("canary", 0) == set() and store.done_items("o", 0) == {"a"}
+    store.record("canary", 0, [record("a", 0.5)])
+    assert values(store) == {("o", "a"): 1.0, ("canary", "a"): 0.5}
+    assert store.count_outcomes() == 4, "nothing stored is deleted"
+    store.close()
+
+    # A restart binds the canary with the model it served last until its server is asked again.
+    store = Store(path)
+    assert bound_served_models(config, store.bound_fingerprints()) == {"canary": b}
+    assert store.bind(keys(bound_served_models(config, store.bound_fingerprints()))) == []
+    assert values(store) == {("o", "a"): 1.0, ("canary", "a"): 0.5}
+    store.bind(first)  # the first model served again: its own answers come back
+    assert values(store) == {("o", "a"): 1.0, ("canary", "a"): 0.0, ("canary", "b"): 0.0}
+    store.close()

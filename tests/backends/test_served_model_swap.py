@@ -1,0 +1,90 @@
+"""A canary redeployed behind the same URL and served name: ``trustwatch serve`` notices the new
+model (``/v1/models``) while it replays, and counts only the new model's answers.
+
+Two real vLLM servers, one after the other, on the same port under the same served name
+``canary``: the embedded model, then its 4-bit RTN variant (a different model folder, from the
+compress cache). The swap comes while replay waits between two rounds (a rollout's canary pod
+starting while trustwatch is idle): the server is asked every ``SERVED_CHECK_SECONDS``, and a
+swap within a round is seen by the same check at the start of the next replay cycle. Runs one
+vLLM server at a time (about 1.5 minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from tests.backends.vllm_server import VLLM_PYTHON, VLLMServer, free_port
+from tests.conftest import SHARED_PROBESETS
+from tests.service.harness import pb, serve
+
+ITEMS = 40
+
+
+@pytest.mark.slow
+def test_a_canary_swapped_under_the_same_url_and_name_starts_afresh(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from trustwatch.common.model_specs import resolve_model
+    from trustwatch.compress.variants import build_variant
+
+    if not VLLM_PYTHON.exists():
+        pytest.skip(f"no vLLM venv at {VLLM_PYTHON} (make vllm-env builds it; make test does)")
+    first = resolve_model("embedded:smollm2-135m").path
+    second = build_variant("embedded:smollm2-135m", {"method": "rtn", "bits": 4, "group_size": 64})
+    port = free_port()
+    name = ("--served-model-name", "canary")
+    server = VLLMServer(first, tmp_path / "first.log", port=port, extra_args=name)
+    store_path = tmp_path / "store.sqlite"
+    config = {
+        "baseline": "hosted",
+        "variants": [
+            {"name": "hosted", "model": str(tiny_model_dir)},
+            {"name": "canary", "backend": "openai", "model": str(first),
+             "options": {"base_url": server.base_url, "model": "canary", "retries": 1}},
+        ],
+        "probes": [{"data": str(SHARED_PROBESETS / "crows_pairs"), "loader": "crows_pairs", "limit": ITEMS}],
+        "store": {"path": str(store_path)},
+        "replay": {"items_per_cycle": 8, "round_pause_seconds": 3600, "mode": "fixed"},
+    }
+    server.start()
+    try:
+        with serve(config, tmp_path) as served:
+            served.wait_serving()
+            stub = served.stub()
+
+            def canary_done() -> int:
+                progress = stub.GetReplayStatus(pb.GetReplayStatusRequest(), timeout=10).progress
+                return sum(p.items_done for p in progress if p.variant == "canary")
+
+            # The round done, replay waits an hour for the next: the swap is seen while it waits.
+            served.wait_for(lambda: canary_done() == ITEMS, timeout=300, what="the first model answered the round")
+            server.kill()  # the canary pod replaced
+            server = VLLMServer(second, tmp_path / "second.log", port=port, extra_args=name)
+            server.start()
+
+            def restarted() -> bool:
+                return "now serves another model" in served.log.read_text() and canary_done() == ITEMS
+
+            served.wait_for(restarted, timeout=600, what="the second model answered the whole round")
+            [warning] = [line for line in served.log.read_text().splitlines() if "now serves another model" in line]
+            assert "variant canary" in warning and f"root {str(second)!r}" in warning, warning
+            assert f"was root {str(first)!r}" in warning, warning
+    finally:
+        server.stop()
+
+    # Both models' answers are kept; only the second model's are read (and the baseline's, kept).
+    with closing(sqlite3.connect(store_path)) as db:
+        producers = {id_: (variant, json.loads(text)) for id_, variant, text in
+                     db.execute("SELECT id, variant, fingerprint FROM producers").fetchall()}
+        bound = set(json.loads(db.execute("SELECT value FROM meta WHERE key = 'producers'").fetchone()[0]))
+        done = dict(db.execute("SELECT producer, COUNT(*) FROM done WHERE variant = 'canary' GROUP BY producer"))
+    served_by = {id_: f["served_model"]["root"] for id_, (v, f) in producers.items() if v == "canary" and id_ in done}
+    assert sorted(served_by.values()) == sorted([str(first), str(second)]), producers
+    [old] = [id_ for id_, root in served_by.items() if root == str(first)]
+    [new] = [id_ for id_, root in served_by.items() if root == str(second)]
+    assert done[old] == ITEMS and done[new] == ITEMS
+    assert new in bound and old not in bound, "the first model's answers are no longer counted"
+    assert any(v == "hosted" and id_ in bound for id_, (v, _) in producers.items())

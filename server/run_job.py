@@ -45,12 +45,18 @@ class RunResult:
 def check_resume(store: Store, config: RunConfig, items: list[Item]) -> None:
     """A run directory belongs to one configuration: refuse to mix another one's outcomes in.
 
-    The one change allowed is adding variants (the same items, generation and scorer, every stored
-    variant unchanged): the new ones are answered, the stored ones resume, so a study grows a
-    variant at a time without answering the original again.
+    The changes allowed keep the items, generation and scorer and every variant's definition:
+    adding variants (the new ones are answered, the stored ones resume, so a study grows a variant
+    at a time without answering the original again) and leaving stored variants out (their
+    outcomes stay in the store, unread by this run, so a study can finish some variants first). A
+    variant redefined under a stored name is refused. A directory from before variants were stored
+    by name (no ``named``) accepts only adding or only leaving out, since there a redefinition
+    looks like one of each.
     """
-    fingerprint = {
-        "variants": [v.describe() for v in config.variants],
+    named = {v.name: v.describe() for v in config.variants}
+    fingerprint: dict[str, Any] = {
+        "variants": list(named.values()),
+        "named": named,
         "items": len(items),
         "generation": config.generation,
         "scorer": config.scorer,
@@ -60,13 +66,26 @@ def check_resume(store: Store, config: RunConfig, items: list[Item]) -> None:
         store.set_meta("run", fingerprint)
         return
     same_rest = all(stored.get(key) == fingerprint[key] for key in ("items", "generation", "scorer"))
-    wanted = fingerprint["variants"]
-    if same_rest and all(variant in wanted for variant in stored.get("variants", [])):
-        store.set_meta("run", fingerprint)
+    before = stored.get("variants", [])
+    stored_named = stored.get("named")
+    if isinstance(stored_named, dict):
+        redefined = [name for name, described in named.items() if stored_named.get(name, described) != described]
+        allowed = not redefined
+        remembered = {**stored_named, **named}  # the variants left out are still known by name
+    else:
+        added = [v for v in named.values() if v not in before]
+        left_out = [v for v in before if v not in named.values()]
+        allowed = not (added and left_out)
+        remembered = named if not left_out else None
+    if same_rest and allowed:
+        if remembered is None:  # an old directory, variants left out: keep its list, names unknown
+            store.set_meta("run", {**stored, "variants": before})
+        else:
+            store.set_meta("run", {**fingerprint, "variants": list(remembered.values()), "named": remembered})
         return
     raise ConfigError(
-        f"{store.path} holds a run with another configuration ({json.dumps(stored)}); "
-        "use a new --out directory, or the same configuration (more variants may be added) to resume"
+        f"{store.path} holds a run with another configuration ({json.dumps(stored)}); use a new --out "
+        "directory, or the same configuration (variants may be added or left out, not redefined) to resume"
     )
 
 

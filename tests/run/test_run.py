@@ -135,7 +135,15 @@ def test_a_variant_added_to_a_run_directory_is_answered_and_the_others_resume(
     verdicts = capsys.readouterr().out.split("Overall against")[0]
     assert "| rtn4 " in verdicts and "| sparse " in verdicts
 
-    # Changing a stored variant (not adding one) is another configuration.
+    # Leaving a stored variant out: the others resume, its outcomes stay in the store unread.
+    without = {**config, "variants": [v for v in config["variants"] if v["name"] != "rtn4"]}
+    third = tw("run", "--config", str(write_config(tmp_path, without)), "--out", str(out), "--json")
+    assert third.returncode == 0, third.stderr
+    assert set(json.loads(third.stdout)["verdicts"]) == {"sparse"}
+    with sqlite3.connect(out / "store.sqlite") as db:
+        assert dict(db.execute("SELECT variant || '/' || item_id, created FROM done").fetchall()) == after
+
+    # Changing a stored variant (not adding one) is another configuration, even after it was left out.
     config["variants"][1]["compress"]["bits"] = 8
     changed = tw("run", "--config", str(write_config(tmp_path, config)), "--out", str(out), "--quiet")
     assert changed.returncode == 2 and "holds a run with another configuration" in changed.stderr

@@ -2,6 +2,9 @@
 
     trustwatch run --config probes/configs/study.yaml --out runs/public
     python -m trustwatch.bench.study_report runs/public > study-tables.md
+    # the same outcomes under another policy (or after a policy change):
+    trustwatch gate --run runs/public --json --all-rows --policy FILE > gate.json
+    python -m trustwatch.bench.study_report runs/public --gate gate.json
 
 Three views of the gate's own rows (its policy, intervals and FDR adjustment, as ``trustwatch
 gate`` reads them):
@@ -60,7 +63,8 @@ def spread_rows(report: dict[str, Any]) -> list[list[Any]]:
             low, high = min(diffs), max(diffs)
             worse = sum(r["divergence"]["lower"] > 0 for r in groups)
             better = sum(r["divergence"]["upper"] < 0 for r in groups)
-            rows.append([gate["candidate"], rule, overall["tolerance"], d["degradation"],
+            tolerance = f"{overall['tolerance']:g}" + (" rel" if d.get("relative") else "")
+            rows.append([gate["candidate"], rule, tolerance, d["degradation"],
                          f"[{d['lower']:.3g}, {d['upper']:.3g}]", len(groups),
                          f"{low[0]:.3g} ({low[1]})", f"{high[0]:.3g} ({high[1]})", worse, better,
                          overall["status"]])
@@ -77,7 +81,8 @@ def deciding_rows(report: dict[str, Any]) -> list[list[Any]]:
             rows.append([gate["candidate"], reason["rule"], reason["group"], reason["status"],
                          d.get("baseline_value"), d.get("candidate_value"), d.get("degradation"),
                          f"[{d.get('lower', float('nan')):.3g}, {d.get('upper', float('nan')):.3g}]",
-                         reason["tolerance"], reason.get("q_value"), reason["reason"][:80]])
+                         f"{reason['tolerance']:g}" + (" rel" if d.get("relative") else ""), reason.get("q_value"),
+                         reason["reason"][:80]])
     return rows
 
 
@@ -85,11 +90,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, help="a run directory (trustwatch run --out)")
     parser.add_argument("--deciding-limit", type=int, default=40, help="most non-passing rows listed per table")
+    parser.add_argument("--gate", type=Path, metavar="FILE",
+                        help="verdicts to show instead of the report's: the output of `trustwatch gate --run DIR "
+                             "--json --all-rows` (the same outcomes under another policy)")
     args = parser.parse_args(argv)
     path = args.run / "report.json"
     if not path.is_file():
         raise SystemExit(f"{path}: no report.json here; run `trustwatch run --out {args.run}` first")
     report = json.loads(path.read_text())
+    if args.gate is not None:
+        try:
+            report["gate"] = json.loads(args.gate.read_text())["verdicts"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise SystemExit(f"{args.gate}: not the JSON of `trustwatch gate --json --all-rows` ({error})") from error
     items = ", ".join(f"{probe} {n:,}" for probe, n in report["items"].items())
     print(f"run: {args.run} | trustwatch {report['trustwatch']} | {report['elapsed_s']:.0f} s "
           f"({report['started_at']} to {report['finished_at']}) | items per variant: {items}")

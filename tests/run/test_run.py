@@ -134,6 +134,15 @@ def test_a_variant_added_to_a_run_directory_is_answered_and_the_others_resume(
     study_report.main([str(out)])  # the study's tables read the grown run's report
     verdicts = capsys.readouterr().out.split("Overall against")[0]
     assert "| rtn4 " in verdicts and "| sparse " in verdicts
+    # ... or the verdicts of `trustwatch gate` on the same outcomes (here: rtn4 alone)
+    gate = tw("gate", "--run", str(out), "--json", "--all-rows", "--quiet", "--candidate", "rtn4")
+    (tmp_path / "gate.json").write_text(gate.stdout)
+    study_report.main([str(out), "--gate", str(tmp_path / "gate.json")])
+    verdicts = capsys.readouterr().out.split("Overall against")[0]
+    assert "| rtn4 " in verdicts and "| sparse " not in verdicts
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(SystemExit, match="not the JSON of `trustwatch gate"):
+        study_report.main([str(out), "--gate", str(tmp_path / "bad.json")])
 
     # Leaving a stored variant out: the others resume, its outcomes stay in the store unread.
     without = {**config, "variants": [v for v in config["variants"] if v["name"] != "rtn4"]}

@@ -118,6 +118,11 @@ class Exporter:
             "trustwatch_live_requests_shed", "Live Generate/Score calls shed (RESOURCE_EXHAUSTED) because "
             "limits.max_queued_calls were already waiting or running.", ["variant"], registry=self.registry,
         )
+        self.served_model_changes = Counter(
+            "trustwatch_served_model_changes", "Times a served (openai) variant's server was found serving another "
+            "model under the same name (GET /v1/models: root, parent, max_model_len, meta); the variant's outcomes "
+            "then start afresh.", ["variant"], registry=self.registry,
+        )
         self.registry.register(_SnapshotCollector(self))
 
     # -- the ReplayObserver protocol -------------------------------------------------------
@@ -133,6 +138,9 @@ class Exporter:
 
     def error(self, variant: str, stage: str) -> None:
         self.errors.labels(variant, stage).inc()
+
+    def served_model_changed(self, variant: str) -> None:
+        self.served_model_changes.labels(variant).inc()
 
     def cycle(self, seconds: float) -> None:
         self.cycles.inc()

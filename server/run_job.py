@@ -78,9 +78,7 @@ def check_resume(store: Store, config: RunConfig, items: list[Item]) -> None:
         allowed = not (added and left_out)
         remembered = named if not left_out else None
     if same_rest and allowed:
-        if remembered is None:  # an old directory, variants left out: keep its list, names unknown
-            store.set_meta("run", {**stored, "variants": before})
-        else:
+        if remembered is not None:  # (None: an old directory, variants left out: its record stays)
             store.set_meta("run", {**fingerprint, "variants": list(remembered.values()), "named": remembered})
         return
     raise ConfigError(

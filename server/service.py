@@ -65,6 +65,9 @@ REPORT_RETRY_SECONDS = 30.0
 SERVED_CHECK_SECONDS = 10.0
 """How often the served variants' servers are asked what they serve while replay waits (between
 rounds, or stopped); a replay cycle asks at its start and after its slice."""
+SERVED_FRESH_SECONDS = 1.0
+"""A check this recent stands for the one at the start of a replay cycle: cycles that follow each
+other without a pause ask each server once between two slices, not twice."""
 
 
 class UnknownVariantError(NotFoundError, KeyError):
@@ -112,6 +115,9 @@ class ServiceCore:
             log.warning("variant %s, probe %s: its %s changed since the store's data; its outcomes start afresh "
                         "(the earlier ones stay in the store, unused)", change.variant, change.probe,
                         ", ".join(change.changed))
+        for variant in config.run.variants:
+            if variant.backend == "openai":  # exported from 0, so that increase() sees the first change
+                self.exporter.served_model_changes.labels(variant.name)
         self.policy = runtime.policy
         self.settings = runtime.settings
         self.items: list[Item] = runtime.items
@@ -272,8 +278,12 @@ class ServiceCore:
         if now - self._served_checked < every:
             return False
         self._served_checked = now
-        if not self.runtime.check_served(self.registry.ready(), ask=ask):
+        changes = self.runtime.check_served(self.registry.ready(), ask=ask)
+        if not changes:
             return False
+        for change in changes:
+            if change.before is not None:  # not a model first known
+                self.exporter.served_model_changed(change.variant)
         self._recompute()
         return True
 
@@ -413,7 +423,7 @@ class ServiceCore:
             # once per round number, here in the replay thread, whoever moved the round
             self.store.apply_retention(self.config.retention_rounds)
             self._retained_round = self.replay.round
-        self._check_served()
+        self._check_served(every=SERVED_FRESH_SECONDS)
         items = self.next_slice()
         if not items:
             if not self.config.replay.continuous:

@@ -20,7 +20,7 @@ import pytest
 
 from tests.backends.vllm_server import VLLM_PYTHON, VLLMServer, free_port
 from tests.conftest import SHARED_PROBESETS
-from tests.service.harness import pb, serve
+from tests.service.harness import metric_value, pb, serve
 
 ITEMS = 40
 
@@ -72,6 +72,8 @@ def test_a_canary_swapped_under_the_same_url_and_name_starts_afresh(tmp_path: Pa
             [warning] = [line for line in served.log.read_text().splitlines() if "now serves another model" in line]
             assert "variant canary" in warning and f"root {str(second)!r}" in warning, warning
             assert f"was root {str(first)!r}" in warning, warning
+            changes = metric_value(served.metrics(), "trustwatch_served_model_changes_total", variant="canary")
+            assert changes == 1, changes  # counted once: the model first known at load is not a change
     finally:
         server.stop()
 

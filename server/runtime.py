@@ -57,7 +57,12 @@ class ServedChange:
 
 
 def _identity(served: dict[str, Any]) -> str:
-    return ", ".join(f"{key} {value!r}" for key, value in served.items()) or "a model it names no further"
+    """The served model as a log names it, its fields in one order (the store keeps them sorted)."""
+    from trustwatch.server.backends.openai_backend import SERVED_MODEL_FIELDS
+
+    rank = {key: index for index, key in enumerate(SERVED_MODEL_FIELDS)}
+    fields = sorted(served.items(), key=lambda pair: rank.get(pair[0], len(rank)))
+    return ", ".join(f"{key} {value!r}" for key, value in fields) or "a model it names no further"
 
 
 @dataclass

@@ -12,17 +12,33 @@ vLLM server at a time (about 1.5 minutes on 2 cores).
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.backends.vllm_server import VLLM_PYTHON, VLLMServer, free_port
 from tests.conftest import SHARED_PROBESETS
 from tests.service.harness import metric_value, pb, serve
 
 ITEMS = 40
+RUN_ITEMS = 16
+EXE = Path(sys.executable).with_name("trustwatch")
+
+
+def _done_by_producer(store_path: Path, variant: str) -> tuple[dict[int, int], dict[int, str], set[int]]:
+    """Per producer of ``variant``: items done, the served model's root; and the producers bound."""
+    with closing(sqlite3.connect(store_path)) as db:
+        roots = {id_: json.loads(text).get("served_model", {}).get("root", "") for id_, text in
+                 db.execute("SELECT id, fingerprint FROM producers WHERE variant = ?", (variant,)).fetchall()}
+        bound = set(json.loads(db.execute("SELECT value FROM meta WHERE key = 'producers'").fetchone()[0]))
+        done = dict(db.execute("SELECT producer, COUNT(*) FROM done WHERE variant = ? GROUP BY producer", (variant,)))
+    return done, roots, bound
 
 
 @pytest.mark.slow
@@ -90,3 +106,59 @@ def test_a_canary_swapped_under_the_same_url_and_name_starts_afresh(tmp_path: Pa
     assert done[old] == ITEMS and done[new] == ITEMS
     assert new in bound and old not in bound, "the first model's answers are no longer counted"
     assert any(v == "hosted" and id_ in bound for id_, (v, _) in producers.items())
+
+
+@pytest.mark.slow
+def test_a_run_resumed_against_a_swapped_model_answers_it_afresh(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """``trustwatch run`` into the same directory after the canary's server was redeployed (same port,
+    same served name, another model): the canary's items are answered again, by the new model, and
+    only its answers reach outcomes.jsonl; the hosted baseline resumes from the store."""
+    from trustwatch.common.model_specs import resolve_model
+    from trustwatch.compress.variants import build_variant
+
+    if not VLLM_PYTHON.exists():
+        pytest.skip(f"no vLLM venv at {VLLM_PYTHON} (make vllm-env builds it; make test does)")
+    first = resolve_model("embedded:smollm2-135m").path
+    second = build_variant("embedded:smollm2-135m", {"method": "rtn", "bits": 4, "group_size": 64})
+    port = free_port()
+    name = ("--served-model-name", "canary")
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "baseline": "hosted",
+        "variants": [
+            {"name": "hosted", "model": str(tiny_model_dir)},
+            {"name": "canary", "backend": "openai", "model": str(first),
+             "options": {"base_url": f"http://127.0.0.1:{port}/v1", "model": "canary", "retries": 1}},
+        ],
+        "probes": [{"data": str(SHARED_PROBESETS / "crows_pairs"), "loader": "crows_pairs", "limit": RUN_ITEMS}],
+    }))
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+
+    def run() -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([str(EXE), "run", "--config", str(config), "--out", str(out), "--quiet"],
+                                capture_output=True, text=True, env=env, timeout=600, check=False)
+        assert result.returncode in (0, 2), result.stderr  # 2: INCONCLUSIVE, on so few items
+        return result
+
+    for model, log_name in ((first, "first.log"), (second, "second.log")):
+        server = VLLMServer(model, tmp_path / log_name, port=port, extra_args=name)
+        server.start()
+        try:
+            result = run()
+        finally:
+            server.stop()
+        if model == first:
+            assert "start afresh" not in result.stderr, result.stderr
+
+    assert f"now serves another model under the same name: root {str(second)!r}" in result.stderr, result.stderr
+    assert f"was root {str(first)!r}" in result.stderr, result.stderr
+    done, roots, bound = _done_by_producer(out / "store.sqlite", "canary")
+    by_root = {roots[id_]: (count, id_ in bound) for id_, count in done.items()}
+    assert by_root == {str(first): (RUN_ITEMS, False), str(second): (RUN_ITEMS, True)}, by_root
+    hosted, _, _ = _done_by_producer(out / "store.sqlite", "hosted")
+    assert list(hosted.values()) == [RUN_ITEMS], "the baseline resumed: answered once, over both runs"
+    rows = [json.loads(line) for line in (out / "outcomes.jsonl").read_text().splitlines()]
+    canary_items = {r["item_id"] for r in rows if r["variant"] == "canary"}
+    assert len(canary_items) == RUN_ITEMS
+    assert sum(1 for r in rows if r["variant"] == "canary") == sum(1 for r in rows if r["variant"] == "hosted")

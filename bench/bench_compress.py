@@ -25,7 +25,8 @@ from trustwatch.compress.manifest import read_manifest
 from trustwatch.compress.variants import build_variant
 
 BENCH_VARIANTS: dict[str, dict[str, Any]] = {
-    "rtn-8bit": {"method": "rtn", "bits": 8, "group_size": 64},
+    "rtn-8bit": {"method": "rtn", "bits": 8, "group_size": 32},  # the study's (probes/configs/study.yaml)
+    "rtn-8bit-g64": {"method": "rtn", "bits": 8, "group_size": 64},
     "rtn-4bit": {"method": "rtn", "bits": 4, "group_size": 64},
     "rtn-3bit": {"method": "rtn", "bits": 3, "group_size": 64},
     "magnitude-50": {"method": "magnitude", "sparsity": 0.5},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import SHARED_PROBESETS
 from trustwatch.bench import (
     bench_coupling,
     bench_detection,
@@ -16,6 +17,7 @@ from trustwatch.bench import (
     bench_limit,
     bench_packing,
     bench_scaling,
+    dialect_tokens,
 )
 from trustwatch.server.backends.transformers_backend import PACK_NODES
 
@@ -103,3 +105,14 @@ def test_coupling_quick_shares_most_leading_tokens(capsys: pytest.CaptureFixture
     assert int(samples) == 8 and 0 <= int(identical) <= 8
     # the same seeds give the 8-bit variant the original's random numbers: ranked draws shared ~3%
     assert float(shared) > 25
+
+
+def test_dialect_tokens_quick_traces_the_gap_to_shared_tokens(capsys: pytest.CaptureFixture[str]) -> None:
+    dialect_tokens.main(["--quick", "--data", str(SHARED_PROBESETS)])
+    rows = table_rows(capsys.readouterr().out)
+    original, variant = rows[0], rows[1]
+    assert original[0] == "original" and original[2] == "+0.00%" and original[3] == original[4] == "0"
+    assert variant[0] == next(iter(dialect_tokens.VARIANTS)) and float(variant[1]) > 1
+    # Every SAE sentence holds " usually" at position 2: one row for all of them.
+    usually = [r for r in rows if r[1] == "' usually'"]
+    assert [(r[0], r[2]) for r in usually] == [("2", str(dialect_tokens.QUICK_PAIRS))]

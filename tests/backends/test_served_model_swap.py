@@ -41,15 +41,20 @@ def _done_by_producer(store_path: Path, variant: str) -> tuple[dict[int, int], d
     return done, roots, bound
 
 
-@pytest.mark.slow
-def test_a_canary_swapped_under_the_same_url_and_name_starts_afresh(tmp_path: Path, tiny_model_dir: Path) -> None:
+def _two_models() -> tuple[Path, Path]:
+    """The model a canary serves first (the embedded one) and the one swapped in (its 4-bit RTN)."""
     from trustwatch.common.model_specs import resolve_model
     from trustwatch.compress.variants import build_variant
 
     if not VLLM_PYTHON.exists():
         pytest.skip(f"no vLLM venv at {VLLM_PYTHON} (make vllm-env builds it; make test does)")
     first = resolve_model("embedded:smollm2-135m").path
-    second = build_variant("embedded:smollm2-135m", {"method": "rtn", "bits": 4, "group_size": 64})
+    return first, build_variant("embedded:smollm2-135m", {"method": "rtn", "bits": 4, "group_size": 64})
+
+
+@pytest.mark.slow
+def test_a_canary_swapped_under_the_same_url_and_name_starts_afresh(tmp_path: Path, tiny_model_dir: Path) -> None:
+    first, second = _two_models()
     port = free_port()
     name = ("--served-model-name", "canary")
     server = VLLMServer(first, tmp_path / "first.log", port=port, extra_args=name)
@@ -113,13 +118,7 @@ def test_a_run_resumed_against_a_swapped_model_answers_it_afresh(tmp_path: Path,
     """``trustwatch run`` into the same directory after the canary's server was redeployed (same port,
     same served name, another model): the canary's items are answered again, by the new model, and
     only its answers reach outcomes.jsonl; the hosted baseline resumes from the store."""
-    from trustwatch.common.model_specs import resolve_model
-    from trustwatch.compress.variants import build_variant
-
-    if not VLLM_PYTHON.exists():
-        pytest.skip(f"no vLLM venv at {VLLM_PYTHON} (make vllm-env builds it; make test does)")
-    first = resolve_model("embedded:smollm2-135m").path
-    second = build_variant("embedded:smollm2-135m", {"method": "rtn", "bits": 4, "group_size": 64})
+    first, second = _two_models()
     port = free_port()
     name = ("--served-model-name", "canary")
     config = tmp_path / "config.yaml"

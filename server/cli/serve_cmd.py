@@ -115,9 +115,9 @@ def run(args: argparse.Namespace) -> int:
                     break
         report = core.report_first_round(report_dir, time.perf_counter() - started)
         if announced and not reported and report is None and time.monotonic() >= next_progress:
-            next_progress = time.monotonic() + PROGRESS_SECONDS
             line = progress.line(core.replay_status(), time.monotonic())
-            if line is not None:
+            if line is not None:  # nothing moved yet: ask again on the next tick, not PROGRESS_SECONDS later
+                next_progress = time.monotonic() + PROGRESS_SECONDS
                 say(line)
         if report is not None:
             reported = True

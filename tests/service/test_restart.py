@@ -32,7 +32,10 @@ def test_kill_9_then_restart_resumes(tiny_model_dir: Path, tmp_path: Path) -> No
         running.process.wait()
     before = stored(store)
     assert before > 0
-    config = tiny_config(tiny_model_dir, store, probes=probes, replay={"items_per_cycle": 3, "continuous": False})
+    # A short pause here too: the rest of the round takes a few seconds, so the terminal's first
+    # progress line (printed once replay moves) lands inside it, not after the round's report.
+    config = tiny_config(tiny_model_dir, store, probes=probes,
+                         replay={"items_per_cycle": 3, "pause_seconds": 0.25, "continuous": False})
     with serve(config, tmp_path / "second") as running:
         running.wait_serving()
         stub = running.stub()

@@ -22,7 +22,7 @@ verdict INCONCLUSIVE, its reason says why it has no value, and the verdict's not
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -146,8 +146,14 @@ def evaluate_gate(
     baseline: str | None = None,
     candidates: Iterable[str] | None = None,
     computed: Sequence[DivergenceRow] = (),
+    expected_probes: Collection[str] = (),
 ) -> list[Verdict]:
     """One verdict per candidate (default: every variant except the baseline).
+
+    ``expected_probes``: the probes the run or service is configured to answer. A rule of one of
+    them that the baseline or the candidate has no outcome of yet is a "not measured" row that
+    holds the verdict INCONCLUSIVE (``required`` in effect): a canary is not passed on the probes
+    answered so far. A rule of a probe outside them is skipped with a note, unless ``required``.
 
     ``computed``: divergence rows that :func:`divergence` already gave for this table with this
     policy's confidence, resamples, seed and ``optimize_at`` in this ``mode`` (the analysis
@@ -166,11 +172,13 @@ def evaluate_gate(
     names = list(candidates) if candidates is not None else [v for v in table.variants if v != baseline]
     if not names:
         raise OutcomeError(f"no candidate variant besides baseline {baseline!r}", table.source)
-    return [_verdict(table, policy, mode, baseline, name, computed) for name in names]
+    expected = frozenset(expected_probes)
+    return [_verdict(table, policy, mode, baseline, name, computed, expected) for name in names]
 
 
 def _verdict(
-    table: OutcomeTable, policy: Policy, mode: Mode, baseline: str, candidate: str, computed: Sequence[DivergenceRow]
+    table: OutcomeTable, policy: Policy, mode: Mode, baseline: str, candidate: str, computed: Sequence[DivergenceRow],
+    expected: frozenset[str],
 ) -> Verdict:
     table.check_pairing(baseline, candidate)
     rows: list[GateReason] = []
@@ -179,6 +187,15 @@ def _verdict(
         spec = resolve_metric(rule.probe, rule.metric, rule.worse)
         measured = all(table.has(rule.probe, v, c) for v in (baseline, candidate) for c in spec.columns)
         if not measured:
+            unanswered = [v for v in (baseline, candidate) if rule.probe not in table.variant_probes(v)]
+            if rule.probe in expected and unanswered:
+                rows.append(GateReason(
+                    rule.key, rule.utility, rule.tolerance, rule.min_items, "not measured",
+                    f"probe {rule.probe!r} is configured, but {' and '.join(unanswered)} "
+                    f"{'have' if len(unanswered) > 1 else 'has'} no outcome of it yet",
+                    items_needed=rule.min_items,
+                ))
+                continue
             text = f"{rule.key}: not measured (needs outcome columns {', '.join(spec.columns)})"
             if rule.required:
                 rows.append(

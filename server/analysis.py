@@ -7,7 +7,7 @@ unless the caller overrides them; the statistics themselves live in ``trustwatch
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -89,8 +89,10 @@ def analyse(
     candidates: Sequence[str],
     policy: Policy,
     mode: str | None = None,
+    expected_probes: Collection[str] = (),
 ) -> Analysis:
-    """Metrics of every variant, and for each candidate with paired items its divergence and verdict."""
+    """Metrics of every variant, and for each candidate with paired items its divergence and verdict.
+    ``expected_probes``: the probes configured (:func:`~trustwatch.monitors.gate.evaluate_gate`)."""
     result = Analysis(metrics=aggregate(rows))
     mode = mode or policy.mode
     if not rows:
@@ -108,7 +110,7 @@ def analyse(
             result.notes.append(f"candidate {candidate!r} has no outcomes yet")
             continue
         try:
-            found, verdict = compare(table, baseline, candidate, policy, mode)
+            found, verdict = compare(table, baseline, candidate, policy, mode, expected_probes)
             result.divergence += found
             result.verdicts.append(verdict)
         except OutcomeError as error:
@@ -117,13 +119,15 @@ def analyse(
 
 
 def compare(
-    table: OutcomeTable, baseline: str, candidate: str, policy: Policy, mode: str | None = None
+    table: OutcomeTable, baseline: str, candidate: str, policy: Policy, mode: str | None = None,
+    expected_probes: Collection[str] = (),
 ) -> tuple[list[DivergenceRow], Verdict]:
     """The candidate's divergence rows and its verdict, both in ``mode`` (default: the policy's),
     so that the bounds shown are the ones the verdict reads. Raises :class:`OutcomeError`."""
     found = candidate_divergence(table, baseline, candidate, policy, mode)
     [verdict] = evaluate_gate(
-        table, policy, cast(Mode, mode or policy.mode), baseline=baseline, candidates=[candidate], computed=found
+        table, policy, cast(Mode, mode or policy.mode), baseline=baseline, candidates=[candidate], computed=found,
+        expected_probes=expected_probes,
     )
     return found, verdict
 
@@ -156,6 +160,7 @@ def gate_verdicts(
     *,
     baseline: str | None = None,
     candidates: Sequence[str] | None = None,
+    expected_probes: Collection[str] = (),
 ) -> list[Verdict]:
     """One verdict per candidate (default: every variant but the baseline, default the policy's),
     as the service computes them. Raises :class:`OutcomeError`."""
@@ -164,4 +169,4 @@ def gate_verdicts(
     names = list(candidates) if candidates is not None else [v for v in table.variants if v != baseline]
     if not names:
         raise OutcomeError(f"no candidate variant besides baseline {baseline!r}", table.source)
-    return [compare(table, baseline, candidate, policy, mode)[1] for candidate in names]
+    return [compare(table, baseline, candidate, policy, mode, expected_probes)[1] for candidate in names]

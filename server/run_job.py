@@ -157,7 +157,9 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     runtime.store.export_jsonl(out_dir / "outcomes.jsonl", out_dir / "generations.jsonl")
     if analysis is None:
-        analysis = analyse(runtime.store.outcome_rows(), runtime.baseline, runtime.candidates, runtime.policy, mode)
+        analysis = analyse(
+            runtime.store.outcome_rows(), runtime.baseline, runtime.candidates, runtime.policy, mode, runtime.probes
+        )
     report = build_report(runtime, analysis, errors, seconds)
     report_json = out_dir / "report.json"
     tmp = report_json.with_suffix(".json.tmp")

@@ -84,6 +84,12 @@ class Runtime:
     _unlisted: dict[str, str] = field(default_factory=dict, repr=False)
     """Openai variants whose server no longer lists their served name, with the message logged."""
 
+    @property
+    def probes(self) -> frozenset[str]:
+        """The probes the config's items belong to: the gate holds a verdict INCONCLUSIVE while one
+        of them has no outcome (``evaluate_gate``'s ``expected_probes``)."""
+        return frozenset(item.probe for item in self.items)
+
     def check_served(self, variants: Iterable[Variant], ask: bool = True) -> list[ServedChange]:
         """Bind each ready openai variant to the model its server serves now, and return the changes.
 

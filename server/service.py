@@ -503,7 +503,7 @@ class ServiceCore:
 
     def _recompute(self) -> None:
         rows = self.store.outcome_rows()
-        analysis = analyse(rows, self.baseline, self.candidates, self.policy, self.mode)
+        analysis = analyse(rows, self.baseline, self.candidates, self.policy, self.mode, self.runtime.probes)
         with self._changed:
             self._analysis = analysis
             self.evaluated_at = time.time()

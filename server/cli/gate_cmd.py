@@ -7,8 +7,10 @@ none failing), 3 bad input (outcomes, policy or arguments; the message names the
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import types
+from pathlib import Path
 from typing import Any, NoReturn
 
 from trustwatch.server.cli.common import CliError, emit
@@ -27,7 +29,7 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", metavar="FILE",
         help="the run/serve config whose baseline, policy and replay.mode apply, as the service applies them "
-        "(instead of --policy)",
+        "(instead of --policy); for gate, its probes too: one with no outcome holds the verdict INCONCLUSIVE",
     )
     parser.add_argument(
         "--candidate",
@@ -76,6 +78,25 @@ def analysis_settings(args: argparse.Namespace) -> tuple[Any, str | None, str | 
     return load_policy(serve.run.policy), args.baseline or serve.run.baseline, args.mode or serve.replay.mode
 
 
+def expected_probes(args: argparse.Namespace) -> frozenset[str]:
+    """The probes the outcomes should hold, as the service or run knows them: those of --config's
+    probe items, else those the run's report.json counted (--run); none for a bare --outcomes file.
+    The gate holds a verdict INCONCLUSIVE while one of them has no outcome."""
+    if args.config is not None:
+        from trustwatch.server.probe_sources import collect_items
+        from trustwatch.server.service_config import load_serve_config
+
+        run_config = load_serve_config(args.config).run
+        return frozenset(item.probe for item in collect_items(run_config.probes, run_config.source))
+    if args.run:
+        report = Path(args.run) / "report.json"
+        try:
+            return frozenset(json.loads(report.read_text()).get("items", {}))
+        except (OSError, ValueError, AttributeError):
+            return frozenset()  # no report (or not one of ours): the outcomes alone say what was measured
+    return frozenset()
+
+
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "gate",
@@ -108,7 +129,9 @@ def run(args: argparse.Namespace) -> int:
 
     policy, baseline, mode = analysis_settings(args)
     table = load_table(args)
-    verdicts = gate_verdicts(table, policy, mode, baseline=baseline, candidates=args.candidate)
+    verdicts = gate_verdicts(
+        table, policy, mode, baseline=baseline, candidates=args.candidate, expected_probes=expected_probes(args)
+    )
     payload = {
         "outcomes": table.source,
         "policy": policy.source,

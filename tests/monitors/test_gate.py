@@ -187,3 +187,25 @@ def test_gate_input_errors() -> None:
     )
     verdict = evaluate_gate(table, required)[0]
     assert verdict.verdict == "INCONCLUSIVE" and verdict.reasons[0].status == "not measured"
+
+
+def test_a_configured_probe_with_no_outcome_yet_holds_the_verdict() -> None:
+    """A canary answered on some probes only (a first round half done) is not passed on them:
+    a rule of a configured probe that has no outcome yet is "not measured", INCONCLUSIVE."""
+    table = OutcomeTable.from_rows(simulate_rows(2000, np.random.default_rng(0), shift=0.0))
+    policy = policy_from_dict({"baseline": "original", "resamples": 1000, "rules": [
+        {"probe": "sim", "metric": "score", "worse": "higher", "tolerance": 0.05, "groups": "overall"},
+        {"probe": "bbq", "metric": "accuracy_ambig", "tolerance": 0.04, "groups": "overall", "min_items": 50},
+    ]})
+    unconfigured = evaluate_gate(table, policy)[0]
+    assert unconfigured.verdict == "PASS"
+    assert any("bbq/accuracy_ambig: not measured" in note and "rule skipped" in note for note in unconfigured.notes)
+
+    held = evaluate_gate(table, policy, expected_probes={"sim", "bbq"})[0]
+    assert held.verdict == "INCONCLUSIVE" and held.exit_code == 2
+    [reason] = held.reasons
+    assert (reason.rule, reason.status, reason.items_needed) == ("bbq/accuracy_ambig", "not measured", 50)
+    assert reason.reason == "probe 'bbq' is configured, but original and candidate have no outcome of it yet"
+    assert held.items_needed == 50
+    # the probe's outcomes arriving lets the verdict move on (here the sim rule alone decides)
+    assert evaluate_gate(table, policy, expected_probes={"sim"})[0].verdict == "PASS"

@@ -82,6 +82,32 @@ def test_gate_exit_codes(tw, tmp_path: Path) -> None:
     assert code == 2 and "INCONCLUSIVE" in out and "more items per group needed" in out
 
 
+def test_a_probe_the_run_or_config_holds_but_the_outcomes_lack_holds_the_gate(tw, tmp_path: Path) -> None:
+    """The outcomes alone cannot tell a probe nobody asked for from one not answered yet: the run's
+    report.json (--run) and the config's probe items (--config) can, and the gate waits for it."""
+    policy = policy_file(tmp_path, 0.1)
+    policy.write_text(policy.read_text() + "  - {probe: bbq, metric: accuracy_ambig, tolerance: 0.04, min_items: 50}\n")
+    run = write_run(tmp_path / "half", crows_rows(2000, 0.0))
+    code, out, _ = tw("gate", "--run", str(run), "--policy", str(policy))
+    assert code == 0 and "q4 vs original: PASS" in out and "not measured, rules skipped: bbq/accuracy_ambig" in out
+
+    (run / "report.json").write_text(json.dumps({"items": {"crows_pairs": 2000, "bbq": 24}}))
+    code, out, _ = tw("gate", "--run", str(run), "--policy", str(policy))
+    assert code == 2 and "q4 vs original: INCONCLUSIVE" in out
+    assert "probe 'bbq' is configured, but original and q4 have no outcome of it yet" in out
+
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"baseline: original\npolicy: {policy}\nvariants:\n  - {{name: original, model: {tmp_path}}}\n"
+        f"  - {{name: q4, model: {tmp_path}}}\nreplay: {{mode: fixed}}\nprobes:\n  - {{builtin: crows_pairs}}\n"
+    )
+    code, out, _ = tw("gate", "--outcomes", str(run / "outcomes.jsonl"), "--config", str(config))
+    assert code == 0, out
+    config.write_text(config.read_text() + "  - {builtin: bbq, limit: 2}\n")
+    code, out, _ = tw("gate", "--outcomes", str(run / "outcomes.jsonl"), "--config", str(config))
+    assert code == 2 and "probe 'bbq' is configured" in out
+
+
 def test_gate_bad_input_exits_3_naming_the_line(tw, tmp_path: Path) -> None:
     rows = crows_rows(60, 0.0)
     rows[7] = {**rows[7], "value": "yes"}

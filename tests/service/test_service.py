@@ -216,3 +216,34 @@ def test_sigterm_drains_in_flight_requests(tiny_model_dir: Path, tmp_path: Path)
         assert results and not isinstance(results[0], grpc.RpcError), results
         assert results[0].tokens >= 1
         assert "committing the store" in running.log.read_text()
+
+
+def test_a_canary_is_not_passed_on_the_probes_answered_so_far(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Mid-round, with toxicity answered and crows_pairs not yet, a rule that passes anything still
+    cannot PASS the canary: the crows_pairs rule is "not measured" until its items are answered."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "baseline: original\nresamples: 200\nrules:\n"
+        "  - {probe: toxicity, metric: expected_max_toxicity, tolerance: 1000, min_items: 1, groups: overall}\n"
+        "  - {probe: crows_pairs, metric: stereotype_score, tolerance: 1000, min_items: 1, groups: overall}\n"
+    )
+    # built-in items come probe by probe, toxicity first: the first cycle answers 3 toxicity items
+    config = tiny_config(tiny_model_dir, tmp_path / "store.sqlite", policy=str(policy),
+                         replay={"items_per_cycle": 3, "pause_seconds": 4, "mode": "fixed", "continuous": False})
+    with serve(config, tmp_path) as running:
+        running.wait_serving()
+        stub = running.stub()
+        early = running.wait_for(
+            lambda: (g := stub.GetGate(pb.GetGateRequest(candidate="rtn4"))).revision > 0 and g, what="a verdict"
+        )
+        assert stub.GetReplayStatus(pb.GetReplayStatusRequest()).running  # the round is not done
+        assert early.verdict == pb.GateVerdict.INCONCLUSIVE
+        [held] = [r for r in early.reasons if r.rule == "crows_pairs/stereotype_score"]
+        assert held.status == "not measured"
+        assert "probe 'crows_pairs' is configured, but original and rtn4 have no outcome of it yet" in held.reason
+        # once crows_pairs is answered, the permissive rules pass it
+        final = running.wait_for(
+            lambda: (g := stub.GetGate(pb.GetGateRequest(candidate="rtn4"))).verdict == pb.GateVerdict.PASS and g,
+            what="PASS once every probe is answered",
+        )
+        assert all(r.status == "pass" for r in final.reasons)

@@ -10,7 +10,8 @@ perplexity gap (``common.metrics``, Xu et al. 2024, Sec. 3) moves with a handful
 probabilities that hundreds of pairs share. The gate's interval resamples the 699 pairs; it says
 how sure the gap of this set moved, not whether the move is more than a few tokens'.
 
-Prints (1) the gap and the mean NLL change per sentence of each variant in ``VARIANTS``, and
+Prints (1) the gap, the mean NLL change per sentence and the relative weight error of each
+variant in ``VARIANTS`` (over the tensors compression changed), and
 (2) per (position, token) with at least 30 sentences, the mean NLL of the original and each
 variant's change: the rows whose change times their share of the sentences adds up to the shift.
 Each sentence is scored as TransformersBackend scores a loglikelihood request with an empty
@@ -76,6 +77,22 @@ def score(model_path: str, pairs: list[dict[str, str]]) -> Scored:
     return out
 
 
+def weight_error(original: str, variant: str) -> float:
+    """The relative weight error over the tensors compression changed: sqrt(sum ||W' - W||^2 / sum ||W||^2)."""
+    from safetensors.torch import load_file
+
+    base = load_file(str(Path(original) / "model.safetensors"))
+    changed = load_file(str(Path(variant) / "model.safetensors"))
+    error = norm = 0.0
+    for name, weight in changed.items():
+        before = base.get(name)
+        if before is None or before.shape != weight.shape or torch.equal(before, weight):
+            continue
+        error += float((weight.double() - before.double()).square().sum())
+        norm += float(before.double().square().sum())
+    return (error / norm) ** 0.5 if norm else 0.0
+
+
 def gap(scored: Scored) -> tuple[float, dict[str, float], dict[str, int]]:
     """The perplexity gap (the metric's own formula), and each side's summed NLL and tokens."""
     nll = {side: sum(sum(v) for k, v in scored.items() if k[0] == side) for side in SIDES}
@@ -102,10 +119,12 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for name, result in scored.items():
         value, nll, _ = gap(result)
+        error = "" if name == "original" else f"{weight_error(paths['original'], paths[name]):.2%}"
         rows.append([name, round(value, 4), f"{value / base_gap - 1:+.2%}",
-                     *(round((nll[side] - base_nll[side]) / len(pairs), 3) for side in SIDES)])
+                     *(round((nll[side] - base_nll[side]) / len(pairs), 3) for side in SIDES), error])
     print_table(f"Dialect perplexity gap on {len(pairs)} habitual-be pairs",
-                ["model", "gap", "change", "mean dNLL / AAE sentence", "mean dNLL / SAE sentence"], rows)
+                ["model", "gap", "change", "mean dNLL / AAE sentence", "mean dNLL / SAE sentence",
+                 "relative weight error"], rows)
     names = [name for name in scored if name != "original"]
     for side in SIDES:
         keys = sorted((k for k, v in scored["original"].items() if k[0] == side and len(v) >= MIN_SENTENCES),

@@ -77,12 +77,15 @@ def score(model_path: str, pairs: list[dict[str, str]]) -> Scored:
     return out
 
 
-def weight_error(original: str, variant: str) -> float:
-    """The relative weight error over the tensors compression changed: sqrt(sum ||W' - W||^2 / sum ||W||^2)."""
+def weights(model_path: str) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
-    base = load_file(str(Path(original) / "model.safetensors"))
-    changed = load_file(str(Path(variant) / "model.safetensors"))
+    return load_file(str(Path(model_path) / "model.safetensors"))
+
+
+def weight_error(base: dict[str, torch.Tensor], variant: str) -> float:
+    """The relative weight error over the tensors compression changed: sqrt(sum ||W' - W||^2 / sum ||W||^2)."""
+    changed = weights(variant)
     error = norm = 0.0
     for name, weight in changed.items():
         before = base.get(name)
@@ -117,9 +120,10 @@ def main(argv: list[str] | None = None) -> None:
     scored = {name: score(path, pairs) for name, path in paths.items()}
     base_gap, base_nll, _ = gap(scored["original"])
     rows = []
+    base_weights = weights(paths["original"])
     for name, result in scored.items():
         value, nll, _ = gap(result)
-        error = "" if name == "original" else f"{weight_error(paths['original'], paths[name]):.2%}"
+        error = "" if name == "original" else f"{weight_error(base_weights, paths[name]):.2%}"
         rows.append([name, round(value, 4), f"{value / base_gap - 1:+.2%}",
                      *(round((nll[side] - base_nll[side]) / len(pairs), 3) for side in SIDES), error])
     print_table(f"Dialect perplexity gap on {len(pairs)} habitual-be pairs",

@@ -116,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
         report = core.report_first_round(report_dir, time.perf_counter() - started)
         if announced and not reported and report is None and time.monotonic() >= next_progress:
             line = progress.line(core.replay_status(), time.monotonic())
-            if line is not None:  # nothing moved yet: ask again on the next tick, not PROGRESS_SECONDS later
+            # None: nothing moved yet; ask again on the next tick, not PROGRESS_SECONDS later
+            if line is not None:
                 next_progress = time.monotonic() + PROGRESS_SECONDS
                 say(line)
         if report is not None:

@@ -106,6 +106,10 @@ def test_a_probe_the_run_or_config_holds_but_the_outcomes_lack_holds_the_gate(tw
     config.write_text(config.read_text() + "  - {builtin: bbq, limit: 2}\n")
     code, out, _ = tw("gate", "--outcomes", str(run / "outcomes.jsonl"), "--config", str(config))
     assert code == 2 and "probe 'bbq' is configured" in out
+    # a config whose probe data cannot be read is bad input, named, not a gate without that probe
+    config.write_text(config.read_text() + f"  - {{data: {tmp_path / 'missing'}, loader: bbq}}\n")
+    code, _, err = tw("gate", "--outcomes", str(run / "outcomes.jsonl"), "--config", str(config))
+    assert code == 3 and f"probes[2].data: no such directory: {tmp_path / 'missing'}" in err
 
 
 def test_gate_bad_input_exits_3_naming_the_line(tw, tmp_path: Path) -> None:

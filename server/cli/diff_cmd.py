@@ -11,6 +11,7 @@ from trustwatch.server.cli.gate_cmd import (
     analysis_settings,
     exit_3_on_usage_errors,
     load_table,
+    serve_config,
 )
 
 
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--confidence must lie in (0, 1), got {args.confidence}", EXIT_BAD_INPUT)
     if args.resamples is not None and args.resamples < 100:
         raise CliError(f"--resamples must be at least 100, got {args.resamples}", EXIT_BAD_INPUT)
-    policy, baseline, mode = analysis_settings(args)
+    policy, baseline, mode = analysis_settings(args, serve_config(args))
     # The flags override the policy's values; unset, the policy's apply, as in the service.
     overrides = {"confidence": args.confidence, "resamples": args.resamples, "seed": args.seed}
     policy = replace(policy, **{k: v for k, v in overrides.items() if v is not None})

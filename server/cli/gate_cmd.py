@@ -62,32 +62,38 @@ def load_table(args: argparse.Namespace) -> Any:
     return load_outcomes(args.outcomes)
 
 
-def analysis_settings(args: argparse.Namespace) -> tuple[Any, str | None, str | None]:
-    """The policy, baseline and mode the analysis uses: from --config as the service reads them (the
-    config's policy, baseline and ``replay.mode``), else the --policy file (default: the packaged
-    one); --baseline and --mode override either. A bad file exits 3 (cli/common.py)."""
-    from trustwatch.monitors.policy import load_policy
-
+def serve_config(args: argparse.Namespace) -> Any:
+    """The --config file as the service reads it (``ServeConfig``), or None without --config; read
+    once per command (its probe items are collected from it too). A bad file exits 3."""
     if args.config is None:
-        return load_policy(args.policy), args.baseline, args.mode
+        return None
     if args.policy is not None:
         raise CliError("give --config (its policy applies) or --policy, not both", EXIT_BAD_INPUT)
     from trustwatch.server.service_config import load_serve_config
 
-    serve = load_serve_config(args.config)
+    return load_serve_config(args.config)
+
+
+def analysis_settings(args: argparse.Namespace, serve: Any = None) -> tuple[Any, str | None, str | None]:
+    """The policy, baseline and mode the analysis uses: from ``serve`` (the --config as
+    ``serve_config`` read it: its policy, baseline and ``replay.mode``), else the --policy file
+    (default: the packaged one); --baseline and --mode override either. A bad file exits 3
+    (cli/common.py)."""
+    from trustwatch.monitors.policy import load_policy
+
+    if serve is None:
+        return load_policy(args.policy), args.baseline, args.mode
     return load_policy(serve.run.policy), args.baseline or serve.run.baseline, args.mode or serve.replay.mode
 
 
-def expected_probes(args: argparse.Namespace) -> frozenset[str]:
-    """The probes the outcomes should hold, as the service or run knows them: those of --config's
-    probe items, else those the run's report.json counted (--run); none for a bare --outcomes file.
-    The gate holds a verdict INCONCLUSIVE while one of them has no outcome."""
-    if args.config is not None:
+def expected_probes(args: argparse.Namespace, serve: Any = None) -> frozenset[str]:
+    """The probes the outcomes should hold, as the service or run knows them: those of the --config's
+    probe items (``serve``), else those the run's report.json counted (--run); none for a bare
+    --outcomes file. The gate holds a verdict INCONCLUSIVE while one of them has no outcome."""
+    if serve is not None:
         from trustwatch.server.probe_sources import collect_items
-        from trustwatch.server.service_config import load_serve_config
 
-        run_config = load_serve_config(args.config).run
-        return frozenset(item.probe for item in collect_items(run_config.probes, run_config.source))
+        return frozenset(item.probe for item in collect_items(serve.run.probes, serve.run.source))
     if args.run:
         report = Path(args.run) / "report.json"
         try:
@@ -127,10 +133,11 @@ def run(args: argparse.Namespace) -> int:
     from trustwatch.monitors.report import format_verdicts
     from trustwatch.server.analysis import gate_verdicts
 
-    policy, baseline, mode = analysis_settings(args)
+    serve = serve_config(args)
+    policy, baseline, mode = analysis_settings(args, serve)
     table = load_table(args)
     verdicts = gate_verdicts(
-        table, policy, mode, baseline=baseline, candidates=args.candidate, expected_probes=expected_probes(args)
+        table, policy, mode, baseline=baseline, candidates=args.candidate, expected_probes=expected_probes(args, serve)
     )
     payload = {
         "outcomes": table.source,

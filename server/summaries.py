@@ -65,24 +65,35 @@ PROGRESS_SECONDS = 15.0
 
 
 class RoundProgress:
-    """The terminal's view of a replay round: items done per variant, and an ETA from the rate so far.
+    """The terminal's view of a replay round: items done per variant, and an ETA from the rates seen.
 
-    ``line`` is asked every few seconds; it answers None when nothing moved since the last line,
-    and measures the rate from the first time it saw the round (items already in the store when
-    the service started do not make the rate look faster than it is).
+    ``line`` is asked every few seconds; it answers None when nothing moved since the last line.
+    Rates are measured from the first time it saw the round (items already in the store when the
+    service started do not make the rate look faster than it is), and per probe: replay takes the
+    items in the config's order, so probes mostly run one after another, at very different costs (a
+    generated toxicity answer costs many times a BBQ answer), and one rate for the round promised
+    the last probe far too soon. The time between two lines is shared among the probes that moved
+    in it, by their answers; the answers of probes not started yet are timed at the round's rate.
     """
 
     def __init__(self) -> None:
         self._start: tuple[int, float, int] | None = None
         """(round, time, answers done) when this round was first seen."""
         self._last: tuple[int, int] | None = None
+        self._seen: tuple[float, dict[str, int]] | None = None
+        """The previous line's time and answers done per probe (this round)."""
+        self._spent: dict[str, list[float]] = {}
+        """Per probe, this round: [seconds attributed to it, answers it made in them]."""
+        self.eta_seconds: float | None = None
+        """The ETA of the last line, in seconds (None: not known yet, or the round is done)."""
 
     def line(self, status: ReplayStatus, now: float) -> str | None:
         per_variant: dict[str, list[int]] = {}
+        per_probe: dict[str, list[int]] = {}
         for p in status.progress:
-            done_total = per_variant.setdefault(p.variant, [0, 0])
-            done_total[0] += p.items_done
-            done_total[1] += p.items_total
+            for done_total in (per_variant.setdefault(p.variant, [0, 0]), per_probe.setdefault(p.probe, [0, 0])):
+                done_total[0] += p.items_done
+                done_total[1] += p.items_total
         done = sum(d for d, _ in per_variant.values())
         total = sum(t for _, t in per_variant.values())
         if not total or (status.round, done) == self._last:
@@ -90,18 +101,44 @@ class RoundProgress:
         self._last = (status.round, done)
         if self._start is None or self._start[0] != status.round:
             self._start = (status.round, now, done)
+            self._seen, self._spent = None, {}
+        self._attribute(per_probe, now)
         _, began, done_then = self._start
         variants = ", ".join(f"{name} {d}/{t}" for name, (d, t) in per_variant.items())
         rate = (done - done_then) / (now - began) if now > began else 0.0
+        self.eta_seconds = self._seconds_left(per_probe, rate) if rate > 0 and done < total else None
         if done >= total:
             eta = "done"
-        elif rate > 0:
-            eta = f"ETA {_duration((total - done) / rate)}"
+        elif self.eta_seconds is not None:
+            eta = f"ETA {duration(self.eta_seconds)}"
         else:
             eta = "ETA after the first cycle"
         return f"replay round {status.round}: {variants} items; {done}/{total} answers, {eta}"
 
+    def _attribute(self, per_probe: dict[str, list[int]], now: float) -> None:
+        """Share the time since the previous line among the probes that moved, by their answers."""
+        if self._seen is not None:
+            then, before = self._seen
+            moved = {probe: d - before.get(probe, d) for probe, (d, _) in per_probe.items()}
+            moved = {probe: n for probe, n in moved.items() if n > 0}
+            answers = sum(moved.values())
+            for probe, n in moved.items():
+                spent = self._spent.setdefault(probe, [0.0, 0])
+                spent[0] += (now - then) * n / answers
+                spent[1] += n
+        self._seen = (now, {probe: d for probe, (d, _) in per_probe.items()})
 
-def _duration(seconds: float) -> str:
+    def _seconds_left(self, per_probe: dict[str, list[int]], round_rate: float) -> float:
+        """Each probe's answers left at its own cost so far, those of probes not started at ``round_rate``."""
+        seconds = 0.0
+        for probe, (done, total) in per_probe.items():
+            seconds_spent, answers = self._spent.get(probe, (0.0, 0))
+            cost = seconds_spent / answers if answers else 1.0 / round_rate
+            seconds += max(total - done, 0) * cost
+        return seconds
+
+
+def duration(seconds: float) -> str:
+    """Seconds as the progress line gives them: '3 min 05 s', '27 s'."""
     minutes, secs = divmod(round(seconds), 60)
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"

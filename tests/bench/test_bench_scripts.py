@@ -7,12 +7,16 @@ kind processed tokens).
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import SHARED_PROBESETS
 from trustwatch.bench import (
     bench_coupling,
     bench_detection,
+    bench_eta,
     bench_generation,
     bench_limit,
     bench_packing,
@@ -118,3 +122,21 @@ def test_dialect_tokens_quick_traces_the_gap_to_shared_tokens(capsys: pytest.Cap
     # Every SAE sentence holds " usually" at position 2: one row for all of them.
     usually = [r for r in rows if r[1] == "' usually'"]
     assert [(r[0], r[2]) for r in usually] == [("2", str(dialect_tokens.QUICK_PAIRS))]
+
+
+def test_eta_replays_a_store_and_the_per_probe_eta_holds_for_the_slow_probe(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """100 scored answers in 20 s, then 10 generated ones in 100 s, as a store's ``done`` table holds them."""
+    store = tmp_path / "store.sqlite"
+    with sqlite3.connect(store) as db:
+        db.execute("CREATE TABLE done (round INTEGER, item_id TEXT, variant TEXT, probe TEXT, created REAL)")
+        db.executemany("INSERT INTO done VALUES (0, ?, 'v', ?, ?)",
+                       [(f"b{i}", "bbq", 1000 + 0.2 * i) for i in range(100)]
+                       + [(f"t{i}", "toxicity", 1020 + 10 * (i + 1)) for i in range(10)])
+    rows = bench_eta.replay(bench_eta.history(store, ["v"], 0))
+    late = [row for row in rows if row[0] > 0.5]  # the generated answers: the line said "done" soon
+    assert late and all(0.6 < per_probe / left < 1.5 for _, left, per_probe, _ in late)
+    assert all(one_rate / left < 0.6 for _, left, _, one_rate in late)
+    bench_eta.main([str(store), "--variant", "v"])
+    assert len(table_rows(capsys.readouterr().out)) >= 5

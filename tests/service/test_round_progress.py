@@ -28,3 +28,20 @@ def test_a_new_round_measures_its_rate_afresh() -> None:
     meter.line(status(0, {"a": 10}), now=1.0)  # a fast round 0
     assert meter.line(status(1, {"a": 2}), now=500.0).endswith("ETA after the first cycle")
     assert meter.line(status(1, {"a": 4}), now=560.0).endswith("4/10 answers, ETA 3 min 00 s")
+
+
+def test_a_slow_probe_after_a_fast_one_is_timed_at_its_own_rate() -> None:
+    """Replay takes the probes in the config's order; generated answers cost far more than scored ones.
+    The round's one rate promised the last, slow probe in seconds when it took minutes (docs/study.md)."""
+    meter = RoundProgress()
+
+    def at(bbq: int, toxicity: int) -> ReplayStatus:
+        return ReplayStatus(True, 0, 0, 0.0, "", 0, [ProbeProgress("a", "bbq", bbq, 100),
+                                                     ProbeProgress("a", "toxicity", toxicity, 10)])
+
+    meter.line(at(0, 0), now=0.0)
+    meter.line(at(50, 0), now=10.0)  # 5 scored answers a second
+    # toxicity has not started: its 10 answers are timed at the round's rate so far, 5 a second
+    assert meter.line(at(100, 0), now=20.0).endswith("100/110 answers, ETA 2 s")
+    # 2 generated answers in 20 s: the 8 left take 80 s (the round's rate, 2.55 a second, said 3 s)
+    assert meter.line(at(100, 2), now=40.0).endswith("102/110 answers, ETA 1 min 20 s")

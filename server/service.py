@@ -251,10 +251,12 @@ class ServiceCore:
         self.readiness.set(STORE, message)
         self.loaded.set()
 
-    def _retry_served_variants(self) -> None:
+    def _retry_served_variants(self) -> bool:
         """A served variant (backend ``openai``) that failed to load is tried again every
         ``RETRY_LOAD_SECONDS``: its model server may start after trustwatch, or restart. Once it
-        loads, replay gives it the round's items it has not answered."""
+        loads, replay gives it the round's items it has not answered (also when the others had
+        finished the round: the pause between rounds ends). True when one loaded."""
+        loaded = False
         now = time.monotonic()
         for variant in self.registry:
             if (variant.state != "failed" or variant.config.backend != "openai"
@@ -263,10 +265,12 @@ class ServiceCore:
             self._tried[variant.name] = now
             self.registry.load(variant)
             if variant.state == "ready":
+                loaded = True
                 log.info("variant %s loaded on a retry (%s)", variant.name, variant.config.describe())
                 if variant.name == self.baseline:
                     self.readiness.clear(BASELINE)
                 self._publish()  # the next replay cycle asks what it serves, before it asks it anything
+        return loaded
 
     def _check_served(self, every: float = 0.0, ask: bool = True) -> bool:
         """Ask each ready served variant's server what it serves (at most once per ``every`` seconds);
@@ -448,11 +452,13 @@ class ServiceCore:
 
     def _pause_round(self) -> bool:
         """Wait ``replay.round_pause_seconds`` between two rounds, asking the served variants' servers
-        every ``SERVED_CHECK_SECONDS``; False when the service stops or a served model changed (its
-        variant has the round to answer again, at once)."""
+        every ``SERVED_CHECK_SECONDS`` and retrying those that failed to load; False when the service
+        stops, a served model changed, or a failed variant loaded (its variant has the round to
+        answer, at once)."""
         deadline = time.monotonic() + self.config.replay.round_pause_seconds
         while (left := deadline - time.monotonic()) > 0:
-            if self._stop.wait(min(left, SERVED_CHECK_SECONDS)) or self._check_served(every=SERVED_CHECK_SECONDS):
+            if (self._stop.wait(min(left, SERVED_CHECK_SECONDS)) or self._check_served(every=SERVED_CHECK_SECONDS)
+                    or self._retry_served_variants()):
                 return False
         return True
 

@@ -274,12 +274,16 @@ def test_serve_watches_two_endpoints_and_rides_out_a_killed_server(
         assert status().outcomes_stored == stored
         assert done() < 3 * 100
         vllm_server.start()
-        # the late server appears: the variant loads on a retry and catches up on the round
+        # the others finish the round, and replay pauses until the next (round_pause_seconds: 3600)
+        served.wait_for(lambda: done() == 2 * 100, timeout=600, what="stable and canary finished the round")
+        # the late server appears only now: the variant loads on a retry during the pause, and the
+        # pause ends so that it answers the round (it waited out the hour before)
         forwarder = Forwarder(vllm_server.port, late_port)
         try:
-            served.wait_for(lambda: done() == 3 * 100, timeout=600, what="the round completed after the restart")
+            served.wait_for(lambda: done() == 3 * 100, timeout=300, what="the late variant answered the round")
         finally:
             forwarder.close()
+        assert status().round == 0
         text = served.metrics()
         assert metric_value(text, "trustwatch_divergence", candidate="canary", probe="crows_pairs",
                             metric="stereotype_score", group="all") == pytest.approx(0.0, abs=1e-9)

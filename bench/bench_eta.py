@@ -44,16 +44,18 @@ def replay(events: list[tuple[float, str, str]]) -> list[tuple[float, float, flo
     meter = RoundProgress()
     done: Counter[tuple[str, str]] = Counter()
     rows: list[tuple[float, float, float, float]] = []
-    index, now = 0, began
+    index, now, total = 0, began, len(events)
+    first: int | None = None  # answers done at the first line: the old line's rate counted from there
     while now <= ended:
-        while index < len(events) and events[index][0] <= now:
+        while index < total and events[index][0] <= now:
             done[events[index][1:]] += 1
             index += 1
         status = ReplayStatus(True, 0, 0, 0.0, "", 0,
                               [ProbeProgress(v, p, done[(v, p)], n) for (v, p), n in totals.items()])
-        answered, total = sum(done.values()), len(events)
+        answered = sum(done.values())
+        first = answered if first is None else first
         if meter.line(status, now) is not None and meter.eta_seconds is not None and answered < total:
-            rate = answered / (now - began)
+            rate = (answered - first) / (now - began)
             rows.append(((now - began) / (ended - began), ended - now, meter.eta_seconds, (total - answered) / rate))
         now += PROGRESS_SECONDS
     return rows
